@@ -1,0 +1,179 @@
+"""Train an evaluation network from scratch and test it (DARTS ``train.py`` protocol).
+
+SGD with momentum and weight decay, cosine annealing of the learning rate per epoch down to 0,
+gradient-norm clipping, drop path scaled linearly with the epoch, and an auxiliary loss when the
+network returns auxiliary logits. Networks may return ``logits`` or ``(logits, logits_aux)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+#: Signature of the per-epoch callback: ``on_epoch(epoch, info)`` with ``epoch`` counted from 0 and
+#: ``info`` = ``{"epoch", "train_loss", "train_acc", "lr", "drop_path_prob"}``.
+EpochCallback = Callable[[int, dict[str, float]], Any]
+
+
+def _split_output(output: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(logits, logits_aux)`` from a network output that is a tensor or a tuple."""
+    if isinstance(output, (tuple, list)):
+        logits = output[0]
+        aux = output[1] if len(output) > 1 else None
+        return logits, aux
+    return output, None
+
+
+def evaluate_accuracy(model: nn.Module, loader: Iterable, device: torch.device) -> float:
+    """Top-1 accuracy in percent of ``model`` (in evaluation mode) over ``loader``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Network returning logits or ``(logits, logits_aux)``; its training mode is restored.
+    loader : iterable of (inputs, targets)
+        Test batches.
+    device : torch.device
+        Where to run.
+
+    Returns
+    -------
+    float
+        Accuracy in percent.
+
+    Raises
+    ------
+    ValueError
+        If the loader yields no samples.
+    """
+    was_training = model.training
+    model.eval()
+    correct = 0
+    total = 0
+    try:
+        with torch.no_grad():
+            for inputs, targets in loader:
+                inputs = inputs.to(device, non_blocking=True)
+                targets = targets.to(device, non_blocking=True)
+                logits, _ = _split_output(model(inputs))
+                correct += int((logits.argmax(dim=1) == targets).sum().item())
+                total += int(targets.numel())
+    finally:
+        model.train(was_training)
+    if total == 0:
+        raise ValueError("cannot evaluate accuracy: the loader yielded no samples")
+    return 100.0 * correct / total
+
+
+def train_and_test(
+    model: nn.Module,
+    train_loader: Iterable,
+    test_loader: Iterable,
+    *,
+    epochs: int,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    grad_clip: float,
+    aux_weight: float,
+    drop_path_prob: float,
+    device: torch.device,
+    label_smoothing: float = 0.0,
+    progress: bool = False,
+    on_epoch: EpochCallback | None = None,
+) -> dict[str, float | int]:
+    """Train ``model`` from scratch, then measure its test error.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Evaluation network; if it has a ``drop_path_prob`` attribute it is set each epoch to
+        ``drop_path_prob * epoch / epochs`` (epoch counted from 0).
+    train_loader, test_loader : iterable of (inputs, targets)
+        Training and test batches.
+    epochs : int
+        Number of training epochs (0 only tests the untrained network).
+    lr, momentum, weight_decay : float
+        SGD hyper-parameters; the learning rate follows a cosine schedule to 0 over ``epochs``,
+        stepped once per epoch.
+    grad_clip : float
+        Maximum gradient norm (no clipping when <= 0).
+    aux_weight : float
+        Weight of the auxiliary loss, used when the model returns auxiliary logits.
+    drop_path_prob : float
+        Final drop-path probability.
+    device : torch.device
+        Where to train.
+    label_smoothing : float, optional
+        Label smoothing of the cross-entropy (0.1 in the DARTS ImageNet protocol).
+    progress : bool, optional
+        Show tqdm progress bars.
+    on_epoch : callable, optional
+        Called after each epoch as ``on_epoch(epoch, info)`` (see :data:`EpochCallback`).
+
+    Returns
+    -------
+    dict
+        ``test_error`` and ``test_acc`` (percent), ``train_loss`` (mean over the last epoch's
+        samples; NaN when ``epochs == 0``), ``train_acc`` (percent, last epoch) and ``epochs``.
+    """
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    model.to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1), eta_min=0.0)
+    criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    train_loss = math.nan
+    train_acc = math.nan
+
+    for epoch in tqdm(range(epochs), desc="train", disable=not progress, leave=False):
+        current_drop = drop_path_prob * epoch / epochs
+        if hasattr(model, "drop_path_prob"):
+            model.drop_path_prob = current_drop
+        current_lr = optimizer.param_groups[0]["lr"]
+        model.train()
+        loss_sum = 0.0
+        correct = 0
+        seen = 0
+        batches = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
+        for inputs, targets in batches:
+            inputs = inputs.to(device, non_blocking=True)
+            targets = targets.to(device, non_blocking=True)
+            optimizer.zero_grad(set_to_none=True)
+            logits, logits_aux = _split_output(model(inputs))
+            loss = criterion(logits, targets)
+            if logits_aux is not None and aux_weight > 0:
+                loss = loss + aux_weight * criterion(logits_aux, targets)
+            loss.backward()
+            if grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            n = int(targets.shape[0])
+            loss_sum += float(loss.item()) * n
+            correct += int((logits.detach().argmax(dim=1) == targets).sum().item())
+            seen += n
+            if progress:
+                batches.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100.0 * correct / seen:.1f}")
+        scheduler.step()
+        train_loss = loss_sum / seen if seen else math.nan
+        train_acc = 100.0 * correct / seen if seen else math.nan
+        if on_epoch is not None:
+            on_epoch(epoch, {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
+                             "lr": current_lr, "drop_path_prob": current_drop})
+
+    test_acc = evaluate_accuracy(model, test_loader, device)
+    return {
+        "test_error": 100.0 - test_acc,
+        "test_acc": test_acc,
+        "train_loss": train_loss,
+        "train_acc": train_acc,
+        "epochs": epochs,
+    }
+
+
+__all__ = ["EpochCallback", "evaluate_accuracy", "train_and_test"]

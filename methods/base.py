@@ -1,0 +1,258 @@
+"""The search-method interface and what every method shares.
+
+A method owns its architecture parameters (``alpha`` per op decision, ``beta`` per edge when it has
+them), its two optimizers and the temperature ``tau``; it knows how to sample an architecture, how to
+take one search iteration and how to derive the final genotype. The run loop (``harness.run``) owns
+data, epochs, learning-rate schedules, checkpoints and recording.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spaces.base import CellArch, ChoiceShape
+from spaces.supernet import Selection
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class SearchHParams:
+    """Search hyper-parameters (defaults: DARTS first order, REFERENCE.md section 2)."""
+
+    epochs: int = 50
+    w_lr: float = 0.025
+    w_lr_min: float = 0.001
+    w_momentum: float = 0.9
+    w_weight_decay: float = 3e-4
+    w_nesterov: bool = False
+    grad_clip: float = 5.0
+    a_lr: float = 3e-4
+    a_betas: tuple[float, float] = (0.5, 0.999)
+    a_weight_decay: float = 1e-3
+    tau_max: float = 10.0
+    tau_min: float = 0.1
+
+    @classmethod
+    def field_names(cls) -> set[str]:
+        return {f.name for f in fields(cls)}
+
+
+METHODS: dict[str, type[SearchMethod]] = {}
+
+
+def register_method(name: str) -> Callable[[type[SearchMethod]], type[SearchMethod]]:
+    """Class decorator: ``@register_method("rome-v2")`` makes the method available by name."""
+
+    def deco(cls: type[SearchMethod]) -> type[SearchMethod]:
+        if name in METHODS:
+            raise ValueError(f"method '{name}' registered twice")
+        cls.name = name
+        METHODS[name] = cls
+        return cls
+
+    return deco
+
+
+def method_class(name: str) -> type[SearchMethod]:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ValueError(f"unknown method '{name}'; valid: {', '.join(sorted(METHODS))}") from None
+
+
+def build_method(name: str, supernet: nn.Module, hp: SearchHParams,
+                 options: dict[str, Any] | None = None) -> SearchMethod:
+    return method_class(name)(supernet, hp, options)
+
+
+def tau_schedule(epoch: int, epochs: int, tau_max: float, tau_min: float) -> float:
+    """GDAS's linear decay: ``tau = tau_max - (tau_max - tau_min) * epoch / (epochs - 1)``."""
+    if epochs <= 1:
+        return tau_min
+    return tau_max - (tau_max - tau_min) * epoch / (epochs - 1)
+
+
+class SearchMethod:
+    """Base of every method; subclasses override :meth:`sample` and :meth:`selection`.
+
+    One :meth:`step` is one iteration of a bi-level first-order search: an architecture update on the
+    validation batch with the gradients of ``k_arch`` samples averaged (Eq. 11), and a weight update on
+    the training batch with the gradients of ``k_weight`` samples summed (Eq. 12). With one sample
+    both reduce to the usual alternating update of DARTS and GDAS.
+    """
+
+    name: ClassVar[str] = "?"
+    #: hyper-parameters this method sets differently from the budget's base ones
+    hparam_overrides: ClassVar[dict[str, Any]] = {}
+    #: method options (command-line toggles) and their defaults
+    option_defaults: ClassVar[dict[str, Any]] = {}
+    #: update the architecture before the weights in each iteration (DARTS, ROME) or after (GDAS)
+    arch_first: ClassVar[bool] = True
+    #: methods that sample topology never sample ``none`` (S3): the in-degree must stay 2
+    allow_none: ClassVar[bool] = True
+
+    def __init__(self, supernet: nn.Module, hp: SearchHParams, options: dict[str, Any] | None = None):
+        self.options = self.resolve_options(options)
+        self.hp = replace(hp, **self.hparam_overrides)
+        self.model = supernet
+        self.shapes: dict[str, ChoiceShape] = supernet.shapes
+        device = next(supernet.parameters()).device
+        self.alpha = nn.ParameterDict({
+            t: nn.Parameter(1e-3 * torch.randn(len(s.ops), s.n_ops, device=device))
+            for t, s in self.shapes.items()
+        })
+        self.beta = nn.ParameterDict(self.init_beta(device))
+        self.op_mask = {t: self._op_mask(s, device) for t, s in self.shapes.items()}
+        self.tau = self.hp.tau_max
+        self.epoch = 0
+        self.epochs = self.hp.epochs
+        self.k_arch = 1
+        self.k_weight = 1
+        self.w_opt = torch.optim.SGD(self.model.parameters(), lr=self.hp.w_lr, momentum=self.hp.w_momentum,
+                                     weight_decay=self.hp.w_weight_decay, nesterov=self.hp.w_nesterov)
+        self.a_opt = torch.optim.Adam(self.arch_parameters(), lr=self.hp.a_lr, betas=self.hp.a_betas,
+                                      weight_decay=self.hp.a_weight_decay)
+
+    # -- options -------------------------------------------------------------------------------
+    @classmethod
+    def resolve_options(cls, options: dict[str, Any] | None) -> dict[str, Any]:
+        """Defaults overlaid with ``options``; unknown or ill-typed options raise ``ValueError``."""
+        out = dict(cls.option_defaults)
+        for key, value in (options or {}).items():
+            if value is None:
+                continue
+            if key not in out:
+                valid = ", ".join(sorted(out)) or "none"
+                raise ValueError(f"method '{cls.name}' has no option '{key}' (its options: {valid})")
+            out[key] = type(out[key])(value)
+        cls.check_options(out)
+        return out
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> None:
+        """Raise ``ValueError`` for an invalid option value."""
+
+    @classmethod
+    def supernet_kwargs(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """Extra arguments of the supernet this method needs (PC-DARTS: the partial ratio)."""
+        return {}
+
+    # -- parameters ------------------------------------------------------------------------------
+    def init_beta(self, device: torch.device) -> dict[str, nn.Parameter]:
+        return {}
+
+    def _op_mask(self, shape: ChoiceShape, device: torch.device) -> torch.Tensor:
+        allowed = [[self.allow_none or name != "none" for name in ops] for ops in shape.ops]
+        return torch.tensor(allowed, device=device)
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return [*self.alpha.values(), *self.beta.values()]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        return list(self.model.parameters())
+
+    def op_logits(self, cell_type: str) -> torch.Tensor:
+        """``alpha`` with ops this method may not sample masked to ``-inf``."""
+        return self.alpha[cell_type].masked_fill(~self.op_mask[cell_type], float("-inf"))
+
+    # -- the interface -----------------------------------------------------------------------------
+    def begin_epoch(self, epoch: int, epochs: int) -> None:
+        self.epoch, self.epochs = epoch, epochs
+        self.tau = tau_schedule(epoch, epochs, self.hp.tau_max, self.hp.tau_min)
+
+    def sample(self) -> dict[str, CellArch]:
+        """One architecture to run, per cell type (differentiable w.r.t. alpha/beta)."""
+        raise NotImplementedError
+
+    def selection(self) -> Selection:
+        """The derived architecture: per cell type, per node, the kept ``(edge, op)`` pairs."""
+        raise NotImplementedError
+
+    def genotype(self) -> Any:
+        return self.model.genotype(self.selection())
+
+    def arch_update_enabled(self) -> bool:
+        return True
+
+    def step(self, train_batch: Batch, val_batch: Batch) -> dict[str, float]:
+        """One iteration of Algorithm 1 (or its one-sample special case)."""
+        if self.arch_first:
+            stats = self.arch_step(val_batch) if self.arch_update_enabled() else {}
+            return {**stats, **self.weight_step(train_batch)}
+        stats = self.weight_step(train_batch)
+        return {**stats, **(self.arch_step(val_batch) if self.arch_update_enabled() else {})}
+
+    def arch_step(self, batch: Batch) -> dict[str, float]:
+        """Eq. 11: ``alpha <- alpha - lr * (1/K) sum_k grad_alpha L_val(theta, z_k)`` (Adam)."""
+        x, y = batch
+        params = self.arch_parameters()
+        self.a_opt.zero_grad(set_to_none=True)
+        loss_sum, correct = 0.0, 0
+        for _ in range(self.k_arch):
+            logits = self.model(x, self.sample())
+            loss = F.cross_entropy(logits, y)
+            (loss / self.k_arch).backward(inputs=params)
+            loss_sum += loss.item()
+            correct += int((logits.argmax(1) == y).sum())
+        self.a_opt.step()
+        return {"val_loss": loss_sum / self.k_arch, "val_acc": 100.0 * correct / (len(y) * self.k_arch)}
+
+    def weight_step(self, batch: Batch) -> dict[str, float]:
+        """Eq. 12: ``theta <- theta - lr * sum_k grad_theta L_train(theta, z'_k)`` (SGD, clipped)."""
+        x, y = batch
+        params = self.weight_parameters()
+        self.w_opt.zero_grad(set_to_none=True)
+        loss_sum, correct = 0.0, 0
+        for _ in range(self.k_weight):
+            with torch.no_grad():
+                arch = self.sample()
+            logits = self.model(x, arch)
+            loss = F.cross_entropy(logits, y)
+            loss.backward(inputs=params)
+            loss_sum += loss.item()
+            correct += int((logits.argmax(1) == y).sum())
+        if self.hp.grad_clip > 0:
+            nn.utils.clip_grad_norm_(params, self.hp.grad_clip)
+        self.w_opt.step()
+        return {"train_loss": loss_sum / self.k_weight,
+                "train_acc": 100.0 * correct / (len(y) * self.k_weight)}
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "alpha": self.alpha.state_dict(),
+                "beta": self.beta.state_dict(), "w_opt": self.w_opt.state_dict(),
+                "a_opt": self.a_opt.state_dict(), "tau": self.tau, "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.alpha.load_state_dict(state["alpha"])
+        self.beta.load_state_dict(state["beta"])
+        self.w_opt.load_state_dict(state["w_opt"])
+        self.a_opt.load_state_dict(state["a_opt"])
+        self.tau, self.epoch = float(state["tau"]), int(state["epoch"])
+
+
+# -- derivation rules shared by the methods ---------------------------------------------------------
+
+def best_ops(op_weights: torch.Tensor, shape: ChoiceShape) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per decision, the largest weight over non-``none`` ops and its index (``none`` never derived)."""
+    is_none = torch.tensor([[n == "none" for n in ops] for ops in shape.ops], device=op_weights.device)
+    return op_weights.masked_fill(is_none, float("-inf")).max(dim=-1)
+
+
+def select_top_edges(edge_scores: torch.Tensor, op_index: torch.Tensor, shape: ChoiceShape
+                     ) -> list[list[tuple[int, int]]]:
+    """Per node keep the ``in_degree`` incoming edges with the largest score (DARTS rule)."""
+    out = []
+    for edges, k in zip(shape.node_edges, shape.in_degree, strict=True):
+        idx = torch.tensor(edges)
+        top = idx[edge_scores.detach().cpu()[idx].topk(k).indices].tolist()
+        out.append([(e, int(op_index[e])) for e in sorted(top)])
+    return out

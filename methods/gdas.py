@@ -1,0 +1,46 @@
+"""GDAS: one op per edge by hard straight-through Gumbel-softmax, every edge active (Dong & Yang, 2019).
+
+Per edge ``index = argmax(log softmax(alpha) + g)`` and the edge computes only
+``op[index](x) * hardwts[index]`` (REFERENCE.md section 3); tau decays linearly per epoch.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+
+from methods.base import SearchMethod, register_method
+from methods.sampling import gumbel_softmax_st
+from spaces.base import CellArch, Sampled
+from spaces.supernet import Selection
+
+
+@register_method("gdas")
+class GDAS(SearchMethod):
+    arch_first = False  # GDAS updates the weights first, then the architecture
+
+    def sample_ops(self, cell_type: str) -> tuple[list[int], object]:
+        """Eq. 2-3 for every decision at once: the chosen op indices and their hard ST weights."""
+        hard, index = gumbel_softmax_st(self.op_logits(cell_type), self.tau)
+        return index.tolist(), hard.gather(-1, index.unsqueeze(-1)).squeeze(-1)
+
+    def sample(self) -> dict[str, CellArch]:
+        out = {}
+        for t in self.shapes:
+            index, weight = self.sample_ops(t)
+            out[t] = Sampled(index, weight)
+        return out
+
+    def selection(self) -> Selection:
+        """GDAS's rule: per node the top 2 ``(edge, op)`` pairs over all non-``none`` op weights
+        (two may share an edge)."""
+        out = {}
+        for t, shape in self.shapes.items():
+            probs = F.softmax(self.alpha[t].detach(), dim=-1).cpu()
+            nodes = []
+            for edges, k in zip(shape.node_edges, shape.in_degree, strict=True):
+                cands = [(float(probs[e, o]), e, o) for e in edges
+                         for o, name in enumerate(shape.ops[e]) if name != "none"]
+                cands.sort(key=lambda c: (-c[0], c[1], c[2]))
+                nodes.append([(e, o) for _, e, o in cands[:k]])
+            out[t] = nodes
+        return out

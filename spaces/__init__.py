@@ -1,0 +1,1 @@
+"""Search spaces: operations, cell topologies, supernets, genotypes and evaluation networks."""
