@@ -12,7 +12,22 @@ from collections import namedtuple
 from pathlib import Path
 from typing import Any
 
-Genotype = namedtuple("Genotype", "normal normal_concat reduce reduce_concat")
+
+class Genotype(namedtuple("Genotype", "normal normal_concat reduce reduce_concat")):
+    """A DARTS cell pair; prints as readable Python like DARTS's ``genotypes.py``."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+    def skip_normal(self) -> int:
+        """Number of skip-connections in the normal cell (Fig. 3)."""
+        return count_ops(self.normal, {"skip_connect"})
+
+    def parameterless_normal(self) -> int:
+        """Number of parameterless ops in the normal cell (collapse indicator, Table 1 'Num')."""
+        return count_ops(self.normal, PARAMETERLESS)
 
 #: Ops with no learnable parameters (Table 1's "Num" counts these in the normal cell).
 PARAMETERLESS = frozenset({"none", "skip_connect", "max_pool_3x3", "avg_pool_3x3", "noise"})
@@ -75,16 +90,6 @@ def load(path: str | Path) -> Genotype:
 def count_ops(cell: list[tuple[str, int]], names: frozenset[str] | set[str]) -> int:
     """How many ``(op, input)`` pairs of a cell use an op in ``names``."""
     return sum(op in names for op, _ in cell)
-
-
-def parameterless_normal(genotype: Genotype) -> int:
-    """Number of parameterless ops in the normal cell (collapse indicator, Table 1 'Num')."""
-    return count_ops(genotype.normal, PARAMETERLESS)
-
-
-def skip_normal(genotype: Genotype) -> int:
-    """Number of skip-connections in the normal cell (Fig. 3)."""
-    return count_ops(genotype.normal, {"skip_connect"})
 
 
 _C = [2, 3, 4, 5]

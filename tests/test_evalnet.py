@@ -162,7 +162,8 @@ def _separable_data(n: int, seed: int) -> TensorDataset:
 
 def test_train_and_test_learns_a_separable_task() -> None:
     torch.manual_seed(0)
-    train = DataLoader(_separable_data(64, 1), batch_size=16, shuffle=True)
+    # Batches of 8 give 32 updates, enough for BN running statistics to settle (eval uses them).
+    train = DataLoader(_separable_data(64, 1), batch_size=8, shuffle=True)
     test = DataLoader(_separable_data(32, 2), batch_size=32)
     model = NetworkCIFAR(4, 2, 3, True, KNOWN["DARTS_V2"])
     seen: list[dict[str, float]] = []

@@ -1,0 +1,206 @@
+"""The ``harness`` command (click). Bad input prints one line on stderr and exits with code 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+import methods
+from harness import benchmarks, data
+from harness.benchmarks import BENCHMARKS, BUDGETS, GROUPS
+from harness.run import make_config, run
+
+
+class HarnessError(click.ClickException):
+    exit_code = 2
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise HarnessError(f"expected comma-separated integers, got '{text}'") from None
+
+
+def method_options(**kw: Any) -> dict[str, Any]:
+    """Options given on the command line (unset ones stay the method's defaults)."""
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+rome_toggles = [
+    click.option("--k", "k", type=int, default=None, help="samples K per update (ROME; default 7)"),
+    click.option("--td/--no-td", default=None, help="topology disentanglement (ROME)"),
+    click.option("--ga-theta/--no-ga-theta", default=None, help="gradient accumulation for weights (ROME)"),
+    click.option("--ga-alpha/--no-ga-alpha", default=None, help="gradient accumulation for alpha/beta (ROME)"),
+    click.option("--partial", type=int, default=None, help="partial channel ratio M (PC-DARTS; default 4)"),
+]
+
+
+def with_options(options: list[Any]):
+    def deco(f):
+        for opt in reversed(options):
+            f = opt(f)
+        return f
+
+    return deco
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rome-harness")
+def cli() -> None:
+    """Reproducibility harness for single-path differentiable NAS (ROME, GDAS, DARTS, PC-DARTS)."""
+
+
+@cli.command("list")
+def list_cmd() -> None:
+    """List methods, benchmarks, groups and budgets."""
+    click.echo("methods:    " + ", ".join(sorted(methods.METHODS)))
+    for name, cls in sorted(methods.METHODS.items()):
+        if cls.option_defaults:
+            click.echo(f"  {name}: options " + ", ".join(f"{k}={v}" for k, v in cls.option_defaults.items()))
+    click.echo("benchmarks: " + ", ".join(BENCHMARKS))
+    click.echo("groups:     " + ", ".join(f"{g} ({len(v)})" for g, v in GROUPS.items()))
+    click.echo("budgets:    " + ", ".join(BUDGETS))
+
+
+@cli.command("run")
+@click.option("--method", "method_names", default="rome-v2", show_default=True,
+              help="method name, or several comma-separated")
+@click.option("--bench", default="s0-digits", show_default=True, help="benchmark id or group (all, s0, rdarts, digits)")
+@click.option("--budget", default="smoke", show_default=True, help="smoke | paper")
+@click.option("--seed", default=None, type=int, help="one seed (default 0)")
+@click.option("--seeds", default=None, help="comma-separated seeds, e.g. 0,1,2")
+@click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False), help="output folder")
+@click.option("--data-root", default=None, help="folder holding the datasets")
+@click.option("--download", is_flag=True, help="download datasets torchvision can fetch")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
+@click.option("--epochs", type=int, default=None, help="override the search epochs of the budget")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@with_options(rome_toggles)
+def run_cmd(method_names: str, bench: str, budget: str, seed: int | None, seeds: str | None, out: str,
+            data_root: str | None, download: bool, device: str | None, epochs: int | None, progress: bool,
+            **toggles: Any) -> None:
+    """Search, derive, evaluate and record; complete runs are skipped, unfinished ones resumed."""
+    seed_list = _ints(seeds) if seeds else [0 if seed is None else seed]
+    opts = method_options(**toggles)
+    try:
+        configs = [make_config(m.strip(), b, budget, s, opts, search_epochs=epochs)
+                   for m in method_names.split(",") for b in benchmarks.expand(bench) for s in seed_list]
+        for dataset in dict.fromkeys(benchmarks.get(c.bench).dataset for c in configs):
+            if not download:
+                data.check_available(dataset, data_root)
+    except (ValueError, data.DatasetMissing) as exc:
+        raise HarnessError(str(exc)) from None
+    out_dir = _writable(Path(out))
+    failed = 0
+    for cfg in configs:
+        result = run(cfg, out_dir, data_root=data_root, download=download, device=device, progress=progress)
+        failed += result["status"] != "complete"
+        _report(result, out_dir)
+    if failed:
+        click.echo(f"{failed} of {len(configs)} runs failed; see their result.json", err=True)
+        sys.exit(1)
+
+
+def _writable(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise HarnessError(f"output folder {path} is not writable: {exc.strerror}") from None
+    return path
+
+
+def _report(result: dict[str, Any], out: Path) -> None:
+    where = out / result["run_id"] / "result.json"
+    if result["status"] != "complete":
+        click.echo(f"{result['run_id']}: FAILED ({result.get('reason')}) -> {where}")
+        return
+    ev = result["eval"]
+    click.echo(f"{result['run_id']}: test error {ev['test_error']:.2f} %, params {ev['params'] / 1e6:.3f} M, "
+               f"parameterless ops in normal cell {result['search']['history'][-1]['parameterless_normal']} "
+               f"-> {where}")
+
+
+@cli.command("eval")
+@click.option("--genotype", "genotype_name", required=True, help="DARTS_V1, DARTS_V2, PC_DARTS, GDAS_V1 or a JSON file")
+@click.option("--bench", default="s0-c10", show_default=True)
+@click.option("--budget", default="paper", show_default=True)
+@click.option("--count-only", is_flag=True, help="only count parameters and multiply-adds")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def eval_cmd(genotype_name: str, bench: str, budget: str, count_only: bool, as_json: bool) -> None:
+    """Build the evaluation network of a genotype for a benchmark; count (and train) it."""
+    from spaces.evalnet import MACS_INCLUDE, count_macs, count_params
+    from spaces.genotype import resolve
+    from spaces.registry import build_eval_network
+
+    try:
+        genotype = resolve(genotype_name)
+        bench_id = benchmarks.expand(bench)
+        if len(bench_id) != 1:
+            raise ValueError(f"'{bench}' names {len(bench_id)} benchmarks; eval takes one")
+        proto = benchmarks.resolve_protocol(bench_id[0], budget)
+        spec = data.DATASETS[benchmarks.get(bench_id[0]).dataset]
+    except ValueError as exc:
+        raise HarnessError(str(exc)) from None
+    net = build_eval_network(genotype, network=proto.eval_network, c=proto.eval_channels, layers=proto.eval_layers,
+                             num_classes=spec.num_classes, auxiliary=proto.aux_weight > 0)
+    size = spec.image_size
+    out: dict[str, Any] = {"genotype": genotype_name, "bench": bench_id[0], "budget": budget,
+                           "layers": proto.eval_layers, "channels": proto.eval_channels,
+                           "params": count_params(net), "macs": count_macs(net, (1, 3, size, size)),
+                           "input": [3, size, size], "params_exclude": "auxiliary head",
+                           "macs_include": list(MACS_INCLUDE)}
+    if not count_only:
+        raise HarnessError("training a fixed genotype is not offered here yet; use --count-only")
+    if as_json:
+        click.echo(json.dumps(out))
+    else:
+        click.echo(f"{genotype_name} on {bench_id[0]}: {out['params'] / 1e6:.2f} M parameters (auxiliary head "
+                   f"excluded), {out['macs'] / 1e6:.0f} M multiply-adds at {size}x{size} "
+                   f"({', '.join(MACS_INCLUDE)})")
+
+
+@cli.command("describe")
+@click.option("--space", required=True, help="s0, s1, s2, s3, s4, ...")
+@click.option("--json", "as_json", is_flag=True)
+def describe_cmd(space: str, as_json: bool) -> None:
+    """Print each cell type's per-edge candidate op lists."""
+    from spaces.registry import describe
+
+    try:
+        desc = describe(space)
+    except ValueError as exc:
+        raise HarnessError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(desc))
+        return
+    for cell_type, edges in desc.items():
+        click.echo(f"{cell_type}:")
+        for i, ops in enumerate(edges):
+            click.echo(f"  {i:2d}: {', '.join(ops)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: click's errors and ours become one line on stderr with exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="harness", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}".replace("\n", " "), err=True)
+        return 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""One run: resolve -> search -> derive -> evaluate -> record (DESIGN.md "The flow of one run").
+
+A run lives in ``<out>/<run_id>/``: ``result.json`` (written atomically), ``search.pt`` (the search
+checkpoint, rewritten after every epoch and on SIGTERM) and ``log.txt``. Rerunning the same
+config resumes from the checkpoint; a complete result is never recomputed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Subset
+from tqdm import tqdm
+
+import methods
+from harness import benchmarks, data
+from harness.benchmarks import Protocol
+from harness.evaluate import train_and_test
+from harness.results import RESULT, config_hash, environment, read_json, write_json
+from methods.base import SearchHParams, build_method, method_class
+from spaces.evalnet import count_macs, count_params
+from spaces.registry import build_eval_network, build_supernet
+
+log = logging.getLogger("harness")
+CHECKPOINT = "search.pt"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides a run's result (the device and paths do not)."""
+
+    method: str
+    bench: str
+    budget: str
+    seed: int
+    options: dict[str, Any] = field(default_factory=dict)
+    protocol: Protocol = field(default_factory=Protocol)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "options": self.options, "bench": self.bench, "budget": self.budget,
+                "seed": self.seed, "protocol": self.protocol.to_dict()}
+
+    @property
+    def hash(self) -> str:
+        return config_hash(self.to_dict())
+
+    @property
+    def run_id(self) -> str:
+        defaults = method_class(self.method).option_defaults
+        changed = "".join(f"_{k}{int(v) if isinstance(v, bool) else v}" for k, v in sorted(self.options.items())
+                          if defaults.get(k) != v)
+        return f"{self.bench}_{self.method}{changed}_{self.budget}_s{self.seed}_{self.hash[:8]}"
+
+
+def make_config(method: str, bench: str, budget: str = "smoke", seed: int = 0,
+                options: dict[str, Any] | None = None, **protocol_overrides: Any) -> RunConfig:
+    """Validate names and values and resolve the protocol; ``ValueError`` says what is valid."""
+    cls = method_class(method)
+    bench_id = benchmarks.expand(bench)
+    if len(bench_id) != 1:
+        raise ValueError(f"'{bench}' names {len(bench_id)} benchmarks; a run takes one")
+    proto = benchmarks.resolve_protocol(bench_id[0], budget, **protocol_overrides)
+    opts = dict(options or {})
+    if "k" in cls.option_defaults and opts.get("k") is None and proto.k is not None:
+        opts["k"] = proto.k
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return RunConfig(method, bench_id[0], budget, seed, cls.resolve_options(opts), proto)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG state as plain containers and tensors (loadable with ``weights_only=True``)."""
+    state = np.random.get_state()
+    out = {"torch": torch.get_rng_state(), "numpy": [state[0], torch.from_numpy(state[1].copy()), *state[2:]],
+           "python": random.getstate()}
+    if torch.cuda.is_available():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy(), *rest))
+    random.setstate(_tupleize(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tupleize(x: Any) -> Any:
+    return tuple(_tupleize(i) for i in x) if isinstance(x, list | tuple) else x
+
+
+def _cap(ds: Dataset, n: int | None) -> Dataset:
+    return ds if n is None or n >= len(ds) else Subset(ds, range(n))
+
+
+def search_hparams(cfg: RunConfig) -> SearchHParams:
+    return SearchHParams(epochs=cfg.protocol.search_epochs)
+
+
+class Run:
+    """Search, derive, evaluate and record one :class:`RunConfig` into ``out/run_id``."""
+
+    def __init__(self, cfg: RunConfig, out: Path, *, data_root: str | None = None, download: bool = False,
+                 device: str | None = None, progress: bool = False):
+        self.cfg = cfg
+        self.dir = Path(out) / cfg.run_id
+        self.data_root, self.download, self.progress = data_root, download, progress
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self._stop = False
+
+    @property
+    def result_path(self) -> Path:
+        return self.dir / RESULT
+
+    def existing(self) -> dict[str, Any] | None:
+        if self.result_path.exists():
+            try:
+                result = read_json(self.result_path)
+            except ValueError:
+                return None
+            if result.get("status") == "complete":
+                return result
+        return None
+
+    # -- the whole run ------------------------------------------------------------------------------
+    def execute(self) -> dict[str, Any]:
+        """Run to completion (or resume); failures are recorded, not raised."""
+        done = self.existing()
+        if done is not None:
+            return done
+        self.dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(self.dir / "log.txt")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        started = time.time()
+        try:
+            result = self._execute()
+        except Exception as exc:  # noqa: BLE001 - a failed run is recorded and the sweep goes on
+            log.exception("run failed")
+            result = self._base_result()
+            result.update(status="failed", reason=f"{type(exc).__name__}: {exc}",
+                          timings={"total_s": time.time() - started})
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+        write_json(self.result_path, result)
+        return result
+
+    def _base_result(self) -> dict[str, Any]:
+        cfg = self.cfg
+        bench = benchmarks.get(cfg.bench)
+        return {"run_id": cfg.run_id, "method": cfg.method, "options": cfg.options, "bench": cfg.bench,
+                "space": bench.space, "dataset": bench.dataset, "budget": cfg.budget, "seed": cfg.seed,
+                "status": "running", "config": cfg.to_dict(), "env": environment(self.device, cfg.to_dict())}
+
+    def _execute(self) -> dict[str, Any]:
+        cfg, proto = self.cfg, self.cfg.protocol
+        bench = benchmarks.get(cfg.bench)
+        seed_everything(cfg.seed)
+        bundle = data.load(bench.dataset, self.data_root, download=self.download, cutout=proto.cutout,
+                           search_image_size=proto.search_image_size, seed=cfg.seed)
+        t0 = time.time()
+        genotype, history = self.search(bundle, bench.space)
+        t1 = time.time()
+        evaluation = self.evaluate(genotype, bundle)
+        t2 = time.time()
+        result = self._base_result()
+        result.update(status="complete", genotype=genotype.to_dict(), search={"history": history},
+                      eval=evaluation, timings={"search_s": t1 - t0, "eval_s": t2 - t1, "total_s": t2 - t0})
+        return result
+
+    # -- search ----------------------------------------------------------------------------------------
+    def build_method(self, space: str, num_classes: int, in_channels: int) -> methods.SearchMethod:
+        cfg, proto = self.cfg, self.cfg.protocol
+        cls = method_class(cfg.method)
+        net = build_supernet(space, c=proto.search_channels, layers=proto.search_layers, num_classes=num_classes,
+                             in_channels=in_channels, **cls.supernet_kwargs(cfg.options)).to(self.device)
+        return build_method(cfg.method, net, search_hparams(cfg), cfg.options)
+
+    def search(self, bundle: data.DataBundle, space: str) -> tuple[Any, list[dict[str, Any]]]:
+        cfg, proto = self.cfg, self.cfg.protocol
+        method = self.build_method(space, bundle.num_classes, bundle.in_channels)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(method.w_opt, proto.search_epochs,
+                                                           eta_min=method.hp.w_lr_min)
+        history: list[dict[str, Any]] = []
+        start = 0
+        ckpt = self.dir / CHECKPOINT
+        if ckpt.exists():
+            state = load_checkpoint(ckpt)
+            method.load_state_dict(state["method"])
+            sched.load_state_dict(state["scheduler"])
+            history, start = state["history"], int(state["next_epoch"])
+            set_rng_state(state["rng"])
+            log.info("resumed search at epoch %d", start)
+        train = _cap(bundle.search_train, proto.search_subset)
+        val = _cap(bundle.search_val, proto.search_subset)
+        previous = signal.signal(signal.SIGTERM, self._on_sigterm) if _main_thread() else None
+        try:
+            bar = tqdm(range(start, proto.search_epochs), desc=f"search {cfg.run_id}", disable=not self.progress,
+                       initial=start, total=proto.search_epochs)
+            for epoch in bar:
+                method.model.train()
+                method.begin_epoch(epoch, proto.search_epochs)
+                order = cfg.seed * 100_003 + epoch  # data order depends only on seed and epoch
+                loaders = zip(data.make_loader(train, proto.search_batch, shuffle=True, seed=order),
+                              data.make_loader(val, proto.search_batch, shuffle=True, seed=order + 50_000),
+                              strict=False)
+                sums: dict[str, float] = {}
+                steps = 0
+                t0 = time.time()
+                for (xt, yt), (xv, yv) in loaders:
+                    stats = method.step((xt.to(self.device), yt.to(self.device)),
+                                        (xv.to(self.device), yv.to(self.device)))
+                    if not all(math.isfinite(v) for v in stats.values()):
+                        raise FloatingPointError(f"search diverged at epoch {epoch}: {stats}")
+                    for k, v in stats.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    steps += 1
+                sched.step()
+                genotype = method.genotype()
+                entry = {"epoch": epoch, "tau": method.tau, "lr": sched.get_last_lr()[0], "steps": steps,
+                         **{k: v / max(steps, 1) for k, v in sums.items()},
+                         "skip_connect_normal": genotype.skip_normal(),
+                         "parameterless_normal": genotype.parameterless_normal(),
+                         "genotype": genotype.to_dict(), "seconds": time.time() - t0}
+                history.append(entry)
+                log.info("epoch %d %s", epoch, {k: v for k, v in entry.items() if k != "genotype"})
+                bar.set_postfix(skip=entry["skip_connect_normal"], loss=f"{entry.get('train_loss', 0):.3f}")
+                save_checkpoint(ckpt, {"method": method.state_dict(), "scheduler": sched.state_dict(),
+                                       "history": history, "next_epoch": epoch + 1, "rng": rng_state()})
+                if self._stop:
+                    raise InterruptedError(f"stopped by SIGTERM after epoch {epoch}; rerun to resume")
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+        return method.genotype(), history
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        self._stop = True  # finish the epoch, checkpoint, then stop
+
+    # -- evaluation ------------------------------------------------------------------------------------
+    def evaluate(self, genotype: Any, bundle: data.DataBundle) -> dict[str, Any]:
+        proto, cfg = self.cfg.protocol, self.cfg
+        seed_everything(cfg.seed)
+        kwargs = dict(network=proto.eval_network, c=proto.eval_channels, layers=proto.eval_layers,
+                      num_classes=bundle.num_classes, in_channels=bundle.in_channels)
+        net = build_eval_network(genotype, auxiliary=proto.aux_weight > 0, drop_path=proto.drop_path, **kwargs)
+        size = bundle.image_size
+        macs = count_macs(net, (1, bundle.in_channels, size, size))
+        params = count_params(net)
+        train = data.make_loader(_cap(bundle.eval_train, proto.eval_subset), proto.eval_batch, shuffle=True,
+                                 seed=cfg.seed)
+        test = data.make_loader(bundle.test, max(proto.eval_batch, 256), shuffle=False, seed=cfg.seed)
+        stats = train_and_test(net.to(self.device), train, test, epochs=proto.eval_epochs, lr=proto.eval_lr,
+                               momentum=proto.eval_momentum, weight_decay=proto.eval_weight_decay,
+                               grad_clip=proto.eval_grad_clip, aux_weight=proto.aux_weight,
+                               drop_path_prob=proto.drop_path, device=self.device,
+                               label_smoothing=proto.label_smoothing, progress=self.progress)
+        return {**stats, "params": params, "macs": macs,
+                "macs_include": "multiply-adds of convolutions and fully connected layers, one image, "
+                                "auxiliary head excluded"}
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write atomically: a kill during the write leaves the previous checkpoint intact."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
+        raise ValueError(f"checkpoint {path} is corrupt ({type(exc).__name__}); delete it to restart") from None
+
+
+def run(cfg: RunConfig, out: Path, **kwargs: Any) -> dict[str, Any]:
+    return Run(cfg, out, **kwargs).execute()
