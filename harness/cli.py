@@ -12,7 +12,8 @@ import click
 import methods
 from harness import benchmarks, data
 from harness.benchmarks import BENCHMARKS, BUDGETS, GROUPS
-from harness.run import make_config, run
+from harness.executors import run_many
+from harness.run import make_config
 
 
 class HarnessError(click.ClickException):
@@ -96,11 +97,9 @@ def run_cmd(method_names: str, bench: str, budget: str, seed: int | None, seeds:
     except (ValueError, data.DatasetMissing) as exc:
         raise HarnessError(str(exc)) from None
     out_dir = _writable(Path(out))
-    failed = 0
-    for cfg in configs:
-        result = run(cfg, out_dir, data_root=data_root, download=download, device=device, progress=progress)
-        failed += result["status"] != "complete"
-        _report(result, out_dir)
+    results = run_many(configs, out_dir, on_result=lambda r: _report(r, out_dir), data_root=data_root,
+                       download=download, device=device, progress=progress)
+    failed = sum(r["status"] != "complete" for r in results)
     if failed:
         click.echo(f"{failed} of {len(configs)} runs failed; see their result.json", err=True)
         sys.exit(1)
@@ -201,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     return 0
 
+
+# sub-commands kept in their own modules
+from harness import cli_check, cli_report, cli_status  # noqa: E402,F401
 
 if __name__ == "__main__":
     sys.exit(main())

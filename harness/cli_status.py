@@ -1,0 +1,5 @@
+"""`harness status` (registered on the main command group)."""
+
+from __future__ import annotations
+
+from harness.cli import cli  # noqa: F401
