@@ -95,7 +95,36 @@ BUDGETS: dict[str, dict[str, Any]] = {
                   search_image_size=16, eval_network="cifar", eval_layers=5, eval_channels=8, eval_epochs=8,
                   eval_batch=64, eval_lr=0.05, eval_weight_decay=3e-4, aux_weight=0.0, drop_path=0.0,
                   cutout=0, label_smoothing=0.0, eval_subset=1400),
+    # `harness check`: the fixed reproduction suite (15 runs on the digits), seconds per run on 2 cores
+    "check": dict(search_layers=3, search_channels=4, search_epochs=3, search_batch=32, search_subset=256,
+                  search_image_size=16, k=3, eval_network="cifar", eval_layers=3, eval_channels=8,
+                  eval_epochs=3, eval_batch=64, eval_lr=0.05, eval_weight_decay=3e-4, aux_weight=0.0,
+                  drop_path=0.0, cutout=0, label_smoothing=0.0, eval_subset=512),
 }
+
+
+def parse_overrides(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``["eval_epochs=2", "k=3"]`` -> typed protocol overrides; ``ValueError`` names what is wrong."""
+    kinds = {f.name: f.type for f in fields(Protocol)}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in kinds:
+            raise ValueError(f"bad override '{item}': expected FIELD=VALUE with FIELD one of {', '.join(kinds)}")
+        kind = str(kinds[key])
+        try:
+            if text.lower() in ("none", "null") and "None" in kind:
+                out[key] = None
+            elif kind.startswith("int"):
+                out[key] = int(text)
+            elif kind.startswith("float"):
+                out[key] = float(text)
+            else:
+                out[key] = text
+        except ValueError:
+            raise ValueError(f"bad override '{item}': {key} takes a {kind.split(' ')[0]}") from None
+    return out
 
 
 def register_benchmark(bench: Benchmark) -> None:

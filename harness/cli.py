@@ -11,7 +11,7 @@ import click
 
 import methods
 from harness import benchmarks, data
-from harness.benchmarks import BENCHMARKS, BUDGETS, GROUPS
+from harness.benchmarks import BENCHMARKS, BUDGETS, GROUPS, Protocol
 from harness.executors import run_many
 from harness.run import make_config
 
@@ -57,7 +57,8 @@ def cli() -> None:
 
 
 @cli.command("list")
-def list_cmd() -> None:
+@click.option("--fields", is_flag=True, help="also list the protocol fields that --set can override")
+def list_cmd(fields: bool) -> None:
     """List methods, benchmarks, groups and budgets."""
     click.echo("methods:    " + ", ".join(sorted(methods.METHODS)))
     for name, cls in sorted(methods.METHODS.items()):
@@ -66,6 +67,8 @@ def list_cmd() -> None:
     click.echo("benchmarks: " + ", ".join(BENCHMARKS))
     click.echo("groups:     " + ", ".join(f"{g} ({len(v)})" for g, v in GROUPS.items()))
     click.echo("budgets:    " + ", ".join(BUDGETS))
+    if fields:
+        click.echo("fields:     " + ", ".join(f"{k}={v}" for k, v in Protocol().to_dict().items()))
 
 
 @cli.command("run")
@@ -80,16 +83,19 @@ def list_cmd() -> None:
 @click.option("--download", is_flag=True, help="download datasets torchvision can fetch")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
 @click.option("--epochs", type=int, default=None, help="override the search epochs of the budget")
+@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
+              help="override one protocol field, e.g. --set eval_epochs=2 (see `harness list --fields`)")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @with_options(rome_toggles)
 def run_cmd(method_names: str, bench: str, budget: str, seed: int | None, seeds: str | None, out: str,
-            data_root: str | None, download: bool, device: str | None, epochs: int | None, progress: bool,
-            **toggles: Any) -> None:
+            data_root: str | None, download: bool, device: str | None, epochs: int | None,
+            sets: tuple[str, ...], progress: bool, **toggles: Any) -> None:
     """Search, derive, evaluate and record; complete runs are skipped, unfinished ones resumed."""
     seed_list = _ints(seeds) if seeds else [0 if seed is None else seed]
     opts = method_options(**toggles)
     try:
-        configs = [make_config(m.strip(), b, budget, s, opts, search_epochs=epochs)
+        overrides = {"search_epochs": epochs, **benchmarks.parse_overrides(sets)}
+        configs = [make_config(m.strip(), b, budget, s, opts, **overrides)
                    for m in method_names.split(",") for b in benchmarks.expand(bench) for s in seed_list]
         for dataset in dict.fromkeys(benchmarks.get(c.bench).dataset for c in configs):
             if not download:
