@@ -26,6 +26,7 @@ class Protocol:
     k: int | None = None  # None: the method's default (ROME: 7)
     search_subset: int | None = None  # cap on images per search split (None: all)
     search_image_size: int | None = None  # None: the dataset's size
+    search_stem: str = "cifar"  # "imagenet": three stride-2 convs before the cells (direct ImageNet search)
     eval_network: str = "cifar"  # "cifar" (NetworkCIFAR) or "imagenet" (mobile setting)
     eval_layers: int = 20
     eval_channels: int = 36
@@ -56,7 +57,8 @@ class Benchmark:
 
 CIFAR_S0 = Protocol()
 RDARTS_SMALL = Protocol(eval_layers=8, eval_channels=16)  # CIFAR-100 / SVHN in S1-S4
-IMAGENET = Protocol(search_epochs=30, search_batch=256, k=3, search_image_size=224, eval_network="imagenet",
+IMAGENET = Protocol(search_epochs=30, search_batch=256, k=3, search_image_size=224, search_stem="imagenet",
+                    eval_network="imagenet",
                     eval_layers=14, eval_channels=48, eval_epochs=250, eval_batch=1024, eval_lr=0.5,
                     eval_weight_decay=3e-5, drop_path=0.0, cutout=0, label_smoothing=0.1)
 #: stand-in protocol for the embedded digits (16 x 16): the CIFAR protocol
@@ -92,8 +94,8 @@ GROUPS: dict[str, list[str]] = {
 BUDGETS: dict[str, dict[str, Any]] = {
     "paper": {},
     "smoke": dict(search_layers=5, search_channels=8, search_epochs=4, search_batch=64, search_subset=1400,
-                  search_image_size=16, eval_network="cifar", eval_layers=5, eval_channels=8, eval_epochs=8,
-                  eval_batch=64, eval_lr=0.05, eval_weight_decay=3e-4, aux_weight=0.0, drop_path=0.0,
+                  search_image_size=16, search_stem="cifar", eval_network="cifar", eval_layers=5, eval_channels=8,
+                  eval_epochs=8, eval_batch=64, eval_lr=0.05, eval_weight_decay=3e-4, aux_weight=0.0, drop_path=0.0,
                   cutout=0, label_smoothing=0.0, eval_subset=1400),
     # `harness check`: the fixed reproduction suite (15 runs on the digits), seconds per run on 2 cores
     "check": dict(search_layers=3, search_channels=4, search_epochs=3, search_batch=32, search_subset=256,

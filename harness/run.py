@@ -191,8 +191,9 @@ class Run:
     def build_method(self, space: str, num_classes: int, in_channels: int) -> methods.SearchMethod:
         cfg, proto = self.cfg, self.cfg.protocol
         cls = method_class(cfg.method)
+        extra = {} if proto.search_stem == "cifar" else {"stem": proto.search_stem}
         net = build_supernet(space, c=proto.search_channels, layers=proto.search_layers, num_classes=num_classes,
-                             in_channels=in_channels, **cls.supernet_kwargs(cfg.options)).to(self.device)
+                             in_channels=in_channels, **extra, **cls.supernet_kwargs(cfg.options)).to(self.device)
         return build_method(cfg.method, net, search_hparams(cfg), cfg.options)
 
     def search(self, bundle: data.DataBundle, space: str) -> tuple[Any, list[dict[str, Any]]]:

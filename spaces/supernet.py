@@ -87,12 +87,21 @@ class SearchNetwork(nn.Module):
     """
 
     def __init__(self, space: CellSpace, c: int = 16, num_classes: int = 10, layers: int = 8,
-                 in_channels: int = 3, stem_multiplier: int = 3, partial: int = 1):
+                 in_channels: int = 3, stem_multiplier: int = 3, partial: int = 1, stem: str = "cifar"):
         super().__init__()
         self.space = space
         c_curr = stem_multiplier * c
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(c_curr))
+        if stem == "cifar":
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False),
+                                      nn.BatchNorm2d(c_curr))
+        elif stem == "imagenet":  # three stride-2 convs, 224 -> 28 (PC-DARTS's ImageNet search stem)
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, c_curr // 2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_curr // 2),
+                nn.ReLU(inplace=True), nn.Conv2d(c_curr // 2, c_curr, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(c_curr), nn.ReLU(inplace=True),
+                nn.Conv2d(c_curr, c_curr, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_curr))
+        else:
+            raise ValueError(f"unknown stem '{stem}'; valid: cifar, imagenet")
         c_pp, c_p, c_curr = c_curr, c_curr, c
         self.cells = nn.ModuleList()
         reduction_prev = False
