@@ -6,6 +6,12 @@ and 36 channels, S1-S4 on CIFAR-100 and SVHN with 8 cells and 16 channels (R-DAR
 batch 96 with cutout 16, drop path 0.2 and an auxiliary head (weight 0.4). ImageNet: direct search on
 10 % + 10 % of the training images, 30 epochs, K = 3, batch 256; evaluation in the mobile setting
 (14 cells, 48 channels, 250 epochs, batch 1024, lr 0.5, label smoothing 0.1).
+NAS-Bench-1Shot1 (``nb1s1``-``nb1s3``, ROME Fig. 4-5; ``-orig``: the original op set): nasbench-1shot1's
+search (9 cells, 16 channels, 50 epochs, batch 96); evaluation trains nasbench-pytorch's ``Network``
+at NAS-Bench-101's scale (128 stem channels, 3 stacks of 3 cells, 108 epochs, batch 256, weight decay
+1e-4, no auxiliary head, drop path or cutout) with the harness's SGD (nasbench-pytorch's SGD setting:
+lr 0.025, momentum 0.9; NAS-Bench-101 itself used RMSProp). Cells of the original op set are looked
+up by hash instead when ``HARNESS_NB101_TABLE`` names a NAS-Bench-101 table (``spaces/nasbench.py``).
 ``smoke`` shrinks everything to minutes on 2 CPU cores.
 """
 
@@ -63,6 +69,10 @@ IMAGENET = Protocol(search_epochs=30, search_batch=256, k=3, search_image_size=2
                     eval_weight_decay=3e-5, drop_path=0.0, cutout=0, label_smoothing=0.1)
 #: stand-in protocol for the embedded digits (16 x 16): the CIFAR protocol
 DIGITS = Protocol()
+NASBENCH = Protocol(search_layers=9, search_channels=16, search_epochs=50, search_batch=96,
+                    eval_network="nasbench101", eval_layers=9, eval_channels=128, eval_epochs=108, eval_batch=256,
+                    eval_lr=0.025, eval_weight_decay=1e-4, aux_weight=0.0, drop_path=0.0, cutout=0)
+NASBENCH_SPACES = ("nb1s1", "nb1s2", "nb1s3")
 
 
 def _table() -> dict[str, Benchmark]:
@@ -75,6 +85,11 @@ def _table() -> dict[str, Benchmark]:
                  Benchmark(f"{s}-svhn", s, "svhn", RDARTS_SMALL, "Table 1")]
     for s in ("s0", "s1", "s2", "s3", "s4"):
         rows.append(Benchmark(f"{s}-digits", s, "digits", DIGITS, "offline stand-in"))
+    for s in NASBENCH_SPACES:
+        rows += [Benchmark(f"{s}-c10", s, "c10", NASBENCH, "Fig. 4-5, with skip-connect"),
+                 Benchmark(f"{s}-digits", s, "digits", NASBENCH, "offline stand-in"),
+                 Benchmark(f"{s}-orig-c10", f"{s}-orig", "c10", NASBENCH, "original op set, NAS-Bench-101 lookup"),
+                 Benchmark(f"{s}-orig-digits", f"{s}-orig", "digits", NASBENCH, "offline stand-in")]
     return {b.id: b for b in rows}
 
 
@@ -88,6 +103,9 @@ GROUPS: dict[str, list[str]] = {
     "s0": ["s0-c10", "s0-c100", "s0-imagenet"],
     "rdarts": PAPER_15[3:],
     "digits": [f"{s}-digits" for s in ("s0", "s1", "s2", "s3", "s4")],
+    "nasbench": [f"{s}-c10" for s in NASBENCH_SPACES],
+    "nasbench-orig": [f"{s}-orig-c10" for s in NASBENCH_SPACES],
+    "nasbench-digits": [f"{s}-digits" for s in NASBENCH_SPACES],
 }
 
 #: budget name -> overrides of the paper protocol (empty: the paper exactly)

@@ -146,7 +146,11 @@ class SearchMethod:
 
     # -- parameters ------------------------------------------------------------------------------
     def init_beta(self, device: torch.device) -> dict[str, nn.Parameter]:
-        return {}
+        """No edge parameters in the DARTS spaces. Where ops sit on nodes (NAS-Bench-1Shot1) the op
+        weights cannot rank a node's inputs, so every method gets one ``beta`` per edge to choose
+        parents with, as nasbench-1shot1 gives DARTS and GDAS weights on each node's inputs."""
+        return {t: nn.Parameter(1e-3 * torch.randn(s.n_edges, device=device))
+                for t, s in self.shapes.items() if not s.ops_on_edges}
 
     def _op_mask(self, shape: ChoiceShape, device: torch.device) -> torch.Tensor:
         allowed = [[self.allow_none or name != "none" for name in ops] for ops in shape.ops]
@@ -247,12 +251,34 @@ def best_ops(op_weights: torch.Tensor, shape: ChoiceShape) -> tuple[torch.Tensor
     return op_weights.masked_fill(is_none, float("-inf")).max(dim=-1)
 
 
-def select_top_edges(edge_scores: torch.Tensor, op_index: torch.Tensor, shape: ChoiceShape
+def select_top_edges(edge_scores: torch.Tensor, op_index: torch.Tensor | list[int], shape: ChoiceShape
                      ) -> list[list[tuple[int, int]]]:
     """Per node keep the ``in_degree`` incoming edges with the largest score (DARTS rule)."""
     out = []
-    for edges, k in zip(shape.node_edges, shape.in_degree, strict=True):
+    for node, (edges, k) in enumerate(zip(shape.node_edges, shape.in_degree, strict=True)):
         idx = torch.tensor(edges)
         top = idx[edge_scores.detach().cpu()[idx].topk(k).indices].tolist()
-        out.append([(e, int(op_index[e])) for e in sorted(top)])
+        out.append(kept(shape, node, sorted(top), op_index))
+    return out
+
+
+def kept(shape: ChoiceShape, node: int, edges: list[int] | tuple[int, ...], op_index: torch.Tensor | list[int]
+         ) -> list[tuple[int, int]]:
+    """The ``(edge, op)`` pairs of a node's kept edges: the op of each edge (DARTS spaces) or, where ops
+    sit on nodes, the node's own op (decision ``node``; -1 for the output node, which has none)."""
+    if shape.ops_on_edges:
+        return [(e, int(op_index[e])) for e in edges]
+    op = int(op_index[node]) if node < len(shape.ops) else -1
+    return [(e, op) for e in edges]
+
+
+def node_edge_weights(beta: torch.Tensor, shape: ChoiceShape,
+                      normalize: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Per node, ``normalize`` over its candidate edges' ``beta`` (ops on nodes: the weights on a node's
+    inputs). A node whose parents are fixed (``in_degree`` = its candidates) weighs each input 1."""
+    out = torch.ones_like(beta)
+    for edges, k in zip(shape.node_edges, shape.in_degree, strict=True):
+        if k < len(edges):
+            idx = torch.tensor(edges, device=beta.device)
+            out = out.index_copy(0, idx, normalize(beta[idx]))
     return out

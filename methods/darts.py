@@ -1,10 +1,15 @@
-"""DARTS (first order): every op on every edge, weighted by ``softmax(alpha)`` (Liu et al., 2019)."""
+"""DARTS (first order): every op on every edge, weighted by ``softmax(alpha)`` (Liu et al., 2019).
+
+Where ops sit on nodes (NAS-Bench-1Shot1) each node's inputs are weighted by ``softmax(beta)`` over
+its candidate edges (nasbench-1shot1's DARTS), and derivation keeps per node the ``in_degree`` inputs
+of largest ``beta`` and the argmax op.
+"""
 
 from __future__ import annotations
 
 import torch.nn.functional as F
 
-from methods.base import SearchMethod, best_ops, register_method, select_top_edges
+from methods.base import SearchMethod, best_ops, node_edge_weights, register_method, select_top_edges
 from spaces.base import CellArch, Mixed
 from spaces.supernet import Selection
 
@@ -17,7 +22,9 @@ class DARTS(SearchMethod):
         return F.softmax(self.op_logits(cell_type), dim=-1)
 
     def edge_weights(self, cell_type: str):
-        return None
+        if cell_type not in self.beta:
+            return None
+        return node_edge_weights(self.beta[cell_type], self.shapes[cell_type], lambda b: F.softmax(b, dim=-1))
 
     def sample(self) -> dict[str, CellArch]:
         return {t: Mixed(self.op_weights(t), self.edge_weights(t)) for t in self.shapes}
@@ -26,8 +33,9 @@ class DARTS(SearchMethod):
         out = {}
         for t, shape in self.shapes.items():
             weights = self.op_weights(t).detach()
-            best, index = best_ops(weights, shape)
+            score, index = best_ops(weights, shape)
             edge_w = self.edge_weights(t)
-            score = best if edge_w is None else best * edge_w.detach()
+            if edge_w is not None:  # ops on nodes: an edge carries no op, so its own weight ranks it
+                score = score * edge_w.detach() if shape.ops_on_edges else edge_w.detach()
             out[t] = select_top_edges(score, index, shape)
         return out

@@ -2,14 +2,20 @@
 
 Per edge ``index = argmax(log softmax(alpha) + g)`` and the edge computes only
 ``op[index](x) * hardwts[index]`` (REFERENCE.md section 3); tau decays linearly per epoch.
+
+Where ops sit on nodes (NAS-Bench-1Shot1) every edge stays active and each node's inputs are weighted by
+a *soft* Gumbel-softmax of ``beta`` over its candidate edges, as nasbench-1shot1's GDAS does (hard
+weights there "very quickly gave exploding gradients"); derivation keeps per node the ``in_degree``
+inputs of largest ``beta`` and the argmax op.
 """
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 
-from methods.base import SearchMethod, register_method
-from methods.sampling import gumbel_softmax_st
+from methods.base import SearchMethod, best_ops, node_edge_weights, register_method, select_top_edges
+from methods.sampling import gumbel, gumbel_softmax_st
 from spaces.base import CellArch, Sampled
 from spaces.supernet import Selection
 
@@ -23,18 +29,27 @@ class GDAS(SearchMethod):
         hard, index = gumbel_softmax_st(self.op_logits(cell_type), self.tau)
         return index.tolist(), hard.gather(-1, index.unsqueeze(-1)).squeeze(-1)
 
+    def soft_gumbel(self, beta: torch.Tensor) -> torch.Tensor:
+        """``softmax((log softmax(beta) + g) / tau)``: relaxed, not hard, input weights."""
+        return F.softmax((F.log_softmax(beta, dim=-1) + gumbel(beta.shape, like=beta)) / self.tau, dim=-1)
+
     def sample(self) -> dict[str, CellArch]:
         out = {}
-        for t in self.shapes:
+        for t, shape in self.shapes.items():
             index, weight = self.sample_ops(t)
-            out[t] = Sampled(index, weight)
+            edge_weight = None if shape.ops_on_edges else node_edge_weights(self.beta[t], shape, self.soft_gumbel)
+            out[t] = Sampled(index, weight, None, edge_weight)
         return out
 
     def selection(self) -> Selection:
         """GDAS's rule: per node the top 2 ``(edge, op)`` pairs over all non-``none`` op weights
-        (two may share an edge)."""
+        (two may share an edge). Ops on nodes: the top ``in_degree`` edges by ``beta``, the argmax op."""
         out = {}
         for t, shape in self.shapes.items():
+            if not shape.ops_on_edges:
+                _, index = best_ops(self.alpha[t].detach(), shape)
+                out[t] = select_top_edges(self.beta[t], index, shape)
+                continue
             probs = F.softmax(self.alpha[t].detach(), dim=-1).cpu()
             nodes = []
             for edges, k in zip(shape.node_edges, shape.in_degree, strict=True):

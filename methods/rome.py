@@ -10,18 +10,24 @@
 
 With TD, ``none`` is never sampled or derived (S3): a sampled edge must carry an op so that the
 in-degree stays 2 (REFERENCE.md section 5).
+
+Where ops sit on nodes (NAS-Bench-1Shot1) a node keeps ``in_degree`` inputs (1, 2 or 3): v2 samples them
+with Gumbel-Top-k, v1 with Gumbel-Max over the node's k-subsets of inputs (pairs when k = 2, Eq. 4-6);
+a node whose parents are fixed keeps them all. Each intermediate node runs its one sampled op.
 """
 
 from __future__ import annotations
 
+from functools import cache
+from itertools import combinations
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from methods.base import register_method
+from methods.base import kept, register_method
 from methods.gdas import GDAS
-from methods.sampling import gumbel_max_pairs, gumbel_topk, pairs, topk_pair_probability
+from methods.sampling import gumbel_max_pairs, gumbel_softmax_st, gumbel_topk, pairs, topk_pair_probability
 from spaces.base import CellArch, Sampled
 from spaces.supernet import Selection
 
@@ -49,14 +55,15 @@ class ROME(GDAS):
 
     def init_beta(self, device: torch.device) -> dict[str, torch.nn.Parameter]:
         if not self.options["td"]:
-            return {}
+            return super().init_beta(device)
         out = {}
         for t, shape in self.shapes.items():
             if self.version == 2:
                 out[t] = torch.nn.Parameter(1e-3 * torch.randn(shape.n_edges, device=device))
             else:
-                for n, edges in enumerate(shape.node_edges):
-                    out[f"{t}_{n}"] = torch.nn.Parameter(1e-3 * torch.randn(len(pairs(len(edges))), device=device))
+                for n, (edges, k) in enumerate(zip(shape.node_edges, shape.in_degree, strict=True)):
+                    out[f"{t}_{n}"] = torch.nn.Parameter(1e-3 * torch.randn(len(subsets(len(edges), k)),
+                                                                            device=device))
         return out
 
     def node_mask(self, cell_type: str, node: int) -> torch.Tensor:
@@ -65,9 +72,10 @@ class ROME(GDAS):
         edges, k = shape.node_edges[node], shape.in_degree[node]
         if self.version == 2:
             return gumbel_topk(self.beta[cell_type][list(edges)], k, self.tau)
-        if k != 2:
-            raise ValueError("ROME-v1 samples pairs of edges; this space needs another in-degree")
-        return gumbel_max_pairs(self.beta[f"{cell_type}_{node}"], len(edges), self.tau)
+        if k == 2:
+            return gumbel_max_pairs(self.beta[f"{cell_type}_{node}"], len(edges), self.tau)
+        one_hot, _ = gumbel_softmax_st(self.beta[f"{cell_type}_{node}"], self.tau)  # Eq. 4-6 over k-subsets
+        return one_hot @ _incidence(len(edges), k).to(one_hot)
 
     def sample(self) -> dict[str, CellArch]:
         if not self.options["td"]:
@@ -89,7 +97,7 @@ class ROME(GDAS):
         k = self.shapes[cell_type].in_degree[node]
         if self.version == 1:
             best = int(self.beta[f"{cell_type}_{node}"].detach().argmax())
-            return tuple(edges[i] for i in pairs(len(edges))[best])
+            return tuple(edges[i] for i in subsets(len(edges), k)[best])
         p = F.softmax(self.beta[cell_type].detach()[list(edges)], dim=-1)
         if k == 2:  # argmax of the exact pair probability of sampling without replacement
             best = int(topk_pair_probability(p).argmax())
@@ -107,8 +115,22 @@ class ROME(GDAS):
                 torch.tensor([[n == "none" for n in ops] for ops in shape.ops], device=self.alpha[t].device),
                 float("-inf"))
             index = logits.argmax(-1).tolist()
-            out[t] = [[(e, index[e]) for e in self.edge_pair(t, n)] for n in range(len(shape.node_edges))]
+            out[t] = [kept(shape, n, self.edge_pair(t, n), index) for n in range(len(shape.node_edges))]
         return out
+
+
+def subsets(n: int, k: int) -> tuple[tuple[int, ...], ...]:
+    """The k-subsets of a node's ``n`` candidate inputs, in :func:`~methods.sampling.pairs` order for k = 2."""
+    return pairs(n) if k == 2 else tuple(combinations(range(n), k))
+
+
+@cache
+def _incidence(n: int, k: int) -> torch.Tensor:
+    """``P[s, i] = 1`` if subset ``s`` contains input ``i`` (Eq. 6 for k-subsets)."""
+    mat = torch.zeros(len(subsets(n, k)), n)
+    for s, members in enumerate(subsets(n, k)):
+        mat[s, list(members)] = 1.0
+    return mat
 
 
 @register_method("rome-v1")

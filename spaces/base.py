@@ -64,7 +64,7 @@ class Sampled:
     ``op_index[d]`` is the one op of decision ``d`` that runs, scaled by ``op_weight[d]`` (a
     straight-through hard weight, 1 in the forward pass). ``active`` lists the edges that run;
     ``None`` means every edge (GDAS). ``edge_weight`` (edges), when given, scales each active edge
-    (straight-through 0/1 mask of topology sampling).
+    (straight-through 0/1 mask of topology sampling; GDAS where ops sit on nodes: soft input weights).
     """
 
     op_index: list[int]

@@ -57,3 +57,6 @@ def build_eval_network(genotype: Any, *, network: str, c: int, layers: int, num_
         return NetworkCIFAR(c, num_classes, layers, auxiliary, genotype, in_channels=in_channels,
                             drop_path_prob=drop_path)
     raise ValueError(f"unknown evaluation network '{network}'; valid: cifar, imagenet")
+
+
+import spaces.nasbench  # noqa: E402,F401  (registers the NAS-Bench-1Shot1 spaces; it imports register_space)
