@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import click
+import torch
 
 import methods
 from harness import benchmarks, data
 from harness.benchmarks import BENCHMARKS, BUDGETS, GROUPS, Protocol
-from harness.executors import run_many
+from harness.executors import ClusterOptions, check_executor, run_many
 from harness.run import make_config
 
 
@@ -30,6 +32,19 @@ def _ints(text: str) -> list[int]:
 def method_options(**kw: Any) -> dict[str, Any]:
     """Options given on the command line (unset ones stay the method's defaults)."""
     return {k: v for k, v in kw.items() if v is not None}
+
+
+executor_options = [
+    click.option("--executor", default="local", show_default=True, metavar="local|slurm",
+                 help="local: this machine (--workers processes at once); slurm: one submitit job array"),
+    click.option("--workers", type=int, default=1, show_default=True,
+                 help="runs at once (local processes, or Slurm array tasks)"),
+    click.option("--partition", default=None, help="Slurm partition"),
+    click.option("--time-min", type=int, default=None, help="time limit per job in minutes (Slurm default: 3 days)"),
+    click.option("--gpus", type=int, default=0, show_default=True, help="GPUs per job"),
+    click.option("--mem-gb", type=float, default=None, help="memory per job in GB"),
+    click.option("--slurm-folder", default=None, help="submitit logs and pickles (default: OUT/.submitit)"),
+]
 
 
 rome_toggles = [
@@ -86,29 +101,68 @@ def list_cmd(fields: bool) -> None:
 @click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
               help="override one protocol field, e.g. --set eval_epochs=2 (see `harness list --fields`)")
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--ablation", is_flag=True, help="Table 6: the 8 TD x GA-theta x GA-alpha combinations of ROME")
+@click.option("--k-sweep", default=None, metavar="K,K,...",
+              help="Table 5: ROME with each K (e.g. 1,4,7,10), search epochs scaled to 7/K of the budget's")
 @with_options(rome_toggles)
+@with_options(executor_options)
 def run_cmd(method_names: str, bench: str, budget: str, seed: int | None, seeds: str | None, out: str,
             data_root: str | None, download: bool, device: str | None, epochs: int | None,
-            sets: tuple[str, ...], progress: bool, **toggles: Any) -> None:
+            sets: tuple[str, ...], progress: bool, executor: str, workers: int, partition: str | None,
+            time_min: int | None, gpus: int, mem_gb: float | None, slurm_folder: str | None,
+            ablation: bool, k_sweep: str | None, **toggles: Any) -> None:
     """Search, derive, evaluate and record; complete runs are skipped, unfinished ones resumed."""
     seed_list = _ints(seeds) if seeds else [0 if seed is None else seed]
     opts = method_options(**toggles)
+    device = _check_device(device, here=executor != "slurm")
     try:
+        folder = None if slurm_folder is None else Path(slurm_folder)
+        cluster = ClusterOptions(partition, time_min, gpus, mem_gb, folder)
+        check_executor(executor, workers)
         overrides = {"search_epochs": epochs, **benchmarks.parse_overrides(sets)}
-        configs = [make_config(m.strip(), b, budget, s, opts, **overrides)
-                   for m in method_names.split(",") for b in benchmarks.expand(bench) for s in seed_list]
+        if ablation or k_sweep:
+            from harness.sweeps import sweep_configs
+
+            configs = sweep_configs([m.strip() for m in method_names.split(",")], bench, budget, seed_list,
+                                    ablation=ablation, ks=_ints(k_sweep or ""), options=opts, **overrides)
+        else:
+            configs = [make_config(m.strip(), b, budget, s, opts, **overrides)
+                       for m in method_names.split(",") for b in benchmarks.expand(bench) for s in seed_list]
         for dataset in dict.fromkeys(benchmarks.get(c.bench).dataset for c in configs):
             if not download:
                 data.check_available(dataset, data_root)
     except (ValueError, data.DatasetMissing) as exc:
         raise HarnessError(str(exc)) from None
     out_dir = _writable(Path(out))
-    results = run_many(configs, out_dir, on_result=lambda r: _report(r, out_dir), data_root=data_root,
-                       download=download, device=device, progress=progress)
-    failed = sum(r["status"] != "complete" for r in results)
-    if failed:
-        click.echo(f"{failed} of {len(configs)} runs failed; see their result.json", err=True)
+    results = run_many(configs, out_dir, executor=executor, workers=workers, cluster=cluster,
+                       on_result=lambda r: _report(r, out_dir), data_root=data_root, download=download,
+                       device=device, progress=progress and executor == "local" and workers == 1)
+    counts = Counter(r["status"] for r in results)
+    if counts["complete"] < len(results):
+        summary = ", ".join(f"{n} {status}" for status, n in counts.items() if status != "complete")
+        click.echo(f"{summary} of {len(configs)} runs; failed ones are in their result.json, see "
+                   f"`harness status --runs {out_dir}`", err=True)
         sys.exit(1)
+
+
+def _check_device(name: str | None, here: bool = True) -> str | None:
+    """A device torch knows and, when the runs are ``here`` (not on Slurm's nodes), this machine has:
+    a wrong one would fail every run of a sweep."""
+    if name is None:
+        return None
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise HarnessError(f"unknown device '{name}'; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and here:
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise HarnessError(f"--device {name}: no CUDA device is available on this machine")
+        if dev.index is not None and dev.index >= count:
+            raise HarnessError(f"--device {name}: this machine has {count} CUDA device(s)")
+    elif dev.type != "cpu":
+        raise HarnessError(f"unsupported device '{name}'; use cpu, cuda or cuda:N")
+    return name
 
 
 def _writable(path: Path) -> Path:
@@ -124,6 +178,9 @@ def _writable(path: Path) -> Path:
 
 def _report(result: dict[str, Any], out: Path) -> None:
     where = out / result["run_id"] / "result.json"
+    if result["status"] in ("skipped", "interrupted"):  # nothing written: the run stays unfinished
+        click.echo(f"{result['run_id']}: {result['status']} ({result.get('reason')})")
+        return
     if result["status"] != "complete":
         click.echo(f"{result['run_id']}: FAILED ({result.get('reason')}) -> {where}")
         return
@@ -143,10 +200,15 @@ def eval_cmd(genotype_name: str, bench: str, budget: str, count_only: bool, as_j
     """Build the evaluation network of a genotype for a benchmark; count (and train) it."""
     from spaces.evalnet import MACS_INCLUDE, count_macs, count_params
     from spaces.genotype import resolve
+    from spaces.ops import OPS
     from spaces.registry import build_eval_network
 
     try:
         genotype = resolve(genotype_name)
+        unknown = sorted({op for op, _ in [*genotype.normal, *genotype.reduce]} - set(OPS))
+        if unknown:
+            raise ValueError(f"genotype {genotype_name} names unknown op(s) {', '.join(unknown)}; "
+                             f"valid: {', '.join(OPS)}")
         bench_id = benchmarks.expand(bench)
         if len(bench_id) != 1:
             raise ValueError(f"'{bench}' names {len(bench_id)} benchmarks; eval takes one")
@@ -154,8 +216,12 @@ def eval_cmd(genotype_name: str, bench: str, budget: str, count_only: bool, as_j
         spec = data.DATASETS[benchmarks.get(bench_id[0]).dataset]
     except ValueError as exc:
         raise HarnessError(str(exc)) from None
-    net = build_eval_network(genotype, network=proto.eval_network, c=proto.eval_channels, layers=proto.eval_layers,
-                             num_classes=spec.num_classes, auxiliary=proto.aux_weight > 0)
+    try:  # the network rejects cells that pass the file's structure check (empty, bad concat)
+        net = build_eval_network(genotype, network=proto.eval_network, c=proto.eval_channels,
+                                 layers=proto.eval_layers, num_classes=spec.num_classes,
+                                 auxiliary=proto.aux_weight > 0)
+    except ValueError as exc:
+        raise HarnessError(f"genotype {genotype_name}: {exc}") from None
     size = spec.image_size
     out: dict[str, Any] = {"genotype": genotype_name, "bench": bench_id[0], "budget": budget,
                            "layers": proto.eval_layers, "channels": proto.eval_channels,
@@ -211,4 +277,7 @@ def main(argv: list[str] | None = None) -> int:
 from harness import cli_check, cli_report, cli_status  # noqa: E402,F401
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m harness.cli`: run the imported module's group, which the sub-command modules extend
+    from harness.cli import main as _main
+
+    sys.exit(_main())

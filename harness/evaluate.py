@@ -18,6 +18,10 @@ from tqdm.auto import tqdm
 #: Signature of the per-epoch callback: ``on_epoch(epoch, info)`` with ``epoch`` counted from 0 and
 #: ``info`` = ``{"epoch", "train_loss", "train_acc", "lr", "drop_path_prob"}``.
 EpochCallback = Callable[[int, dict[str, float]], Any]
+#: Signature of the checkpoint callback: ``checkpoint(state)`` after each epoch (after ``on_epoch``),
+#: ``state`` = ``{"next_epoch", "model", "optimizer", "scheduler", "train_loss", "train_acc"}``; the
+#: same dict passed back as ``resume`` continues the training from there.
+CheckpointCallback = Callable[[dict[str, Any]], Any]
 
 
 def _split_output(output: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -86,6 +90,8 @@ def train_and_test(
     label_smoothing: float = 0.0,
     progress: bool = False,
     on_epoch: EpochCallback | None = None,
+    checkpoint: CheckpointCallback | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> dict[str, float | int]:
     """Train ``model`` from scratch, then measure its test error.
 
@@ -115,6 +121,13 @@ def train_and_test(
         Show tqdm progress bars.
     on_epoch : callable, optional
         Called after each epoch as ``on_epoch(epoch, info)`` (see :data:`EpochCallback`).
+    checkpoint : callable, optional
+        Called after each epoch (after ``on_epoch``) with the training state to save (see
+        :data:`CheckpointCallback`).
+    resume : dict, optional
+        A state given to ``checkpoint``: training continues at its ``next_epoch``. The result equals
+        that of an uninterrupted training when the caller also restores the RNG states and the
+        train loader's generator as they were at that checkpoint.
 
     Returns
     -------
@@ -130,8 +143,16 @@ def train_and_test(
     criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
     train_loss = math.nan
     train_acc = math.nan
+    start = 0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        start = int(resume["next_epoch"])
+        train_loss, train_acc = float(resume["train_loss"]), float(resume["train_acc"])
 
-    for epoch in tqdm(range(epochs), desc="train", disable=not progress, leave=False):
+    for epoch in tqdm(range(start, epochs), desc="train", disable=not progress, leave=False, initial=start,
+                      total=epochs):
         current_drop = drop_path_prob * epoch / epochs
         if hasattr(model, "drop_path_prob"):
             model.drop_path_prob = current_drop
@@ -165,6 +186,9 @@ def train_and_test(
         if on_epoch is not None:
             on_epoch(epoch, {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                              "lr": current_lr, "drop_path_prob": current_drop})
+        if checkpoint is not None:
+            checkpoint({"next_epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "train_loss": train_loss, "train_acc": train_acc})
 
     test_acc = evaluate_accuracy(model, test_loader, device)
     return {
@@ -176,4 +200,4 @@ def train_and_test(
     }
 
 
-__all__ = ["EpochCallback", "evaluate_accuracy", "train_and_test"]
+__all__ = ["CheckpointCallback", "EpochCallback", "evaluate_accuracy", "train_and_test"]

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 
 RESULT = "result.json"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -22,6 +24,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from the rest of a group
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
             fh.flush()
@@ -45,13 +48,24 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
-def git_commit() -> str | None:
+def _git(*args: str) -> str | None:
+    """Output of a read-only git command in the harness's checkout; ``None`` outside one."""
     here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_commit() -> str | None:
+    return _git("rev-parse", "HEAD") or None
+
+
+def git_dirty() -> bool | None:
+    """Whether tracked files differ from the commit (the commit alone does not then name the code)."""
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return None if status is None else bool(status)
 
 
 def _version(pkg: str) -> str | None:
@@ -62,7 +76,8 @@ def _version(pkg: str) -> str | None:
 
 
 def environment(device: torch.device, config: dict[str, Any]) -> dict[str, Any]:
-    """Versions, device, git commit and config hash, recorded in every result."""
+    """Versions, device, host, git commit (and whether the checkout differed from it) and config hash,
+    recorded in every result."""
     dev = str(device)
     if device.type == "cuda":
         dev += f" ({torch.cuda.get_device_name(device)})"
@@ -72,7 +87,11 @@ def environment(device: torch.device, config: dict[str, Any]) -> dict[str, Any]:
         "packages": {p: _version(p) for p in ("torch", "torchvision", "numpy", "pandas", "nasbench-pytorch",
                                                "submitit", "rome-harness")},
         "device": dev,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "threads": torch.get_num_threads(),
+        "host": platform.node(),
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "config_hash": config_hash(config),
     }
