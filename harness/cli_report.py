@@ -1,5 +1,104 @@
-"""`harness report` (registered on the main command group)."""
+"""`harness profile` and `harness report` (registered on the main command group)."""
 
 from __future__ import annotations
 
-from harness.cli import cli  # noqa: F401
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness.cli import HarnessError, _check_device, cli, method_options, rome_toggles, with_options
+
+
+@cli.command("profile")
+@click.option("--method", required=True, help="darts, gdas, pcdarts, rome-v1, rome-v2")
+@click.option("--bench", default="s0-c10", show_default=True, help="benchmark whose space is profiled")
+@click.option("--batch-size", default=64, show_default=True, type=int)
+@click.option("--channels", default=16, show_default=True, type=int, help="initial channels of the supernet")
+@click.option("--layers", default=8, show_default=True, type=int, help="cells of the supernet")
+@click.option("--image-size", default=32, show_default=True, type=int)
+@click.option("--num-classes", default=None, type=int, help="default: the benchmark's dataset")
+@click.option("--steps", default=3, show_default=True, type=int, help="timed steps after one warm-up step")
+@click.option("--data", "data_kind", type=click.Choice(["random", "real"]), default="random", show_default=True,
+              help="random tensors or real batches of the benchmark's dataset")
+@click.option("--data-root", default=None, help="folder holding the datasets (with --data real)")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="also write DIR/profile_<method>[_M<partial>].json (read by `harness report --memory`)")
+@with_options(rome_toggles)
+def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers: int, image_size: int,
+                num_classes: int | None, steps: int, data_kind: str, data_root: str | None, device: str | None,
+                seed: int, as_json: bool, out: str | None, **toggles: Any) -> None:
+    """Measure one search step at ROME Table 7's shape: saved-for-backward, parameter, gradient and
+    optimizer bytes, CUDA peak memory on a GPU, and seconds per step."""
+    from harness import data
+    from harness.profile import ProfileConfig, profile_step, write_profile
+
+    cfg = ProfileConfig(method=method, bench=bench, options=method_options(**toggles), batch_size=batch_size,
+                        channels=channels, layers=layers, image_size=image_size, num_classes=num_classes,
+                        steps=steps, seed=seed, data=data_kind, data_root=data_root)
+    device = _check_device(device)
+    try:
+        result = profile_step(cfg, device)
+    except (ValueError, data.DatasetMissing) as exc:
+        raise HarnessError(str(exc)) from None
+    if out is not None:
+        result["file"] = str(write_profile(result, Path(out)))
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    mib = 2**20
+    shape = result["shape"]
+    click.echo(f"{method} {result['options']} on {result['space']} ({result['device']}), batch {shape['batch_size']}, "
+               f"{shape['channels']} channels, {shape['layers']} cells, {shape['image_size']}x{shape['image_size']}")
+    click.echo(f"  saved for backward: {result['saved_bytes'] / mib:.1f} MiB per graph "
+               f"(largest of {result['forward_passes']} forward passes)")
+    click.echo(f"  parameters {result['param_bytes'] / mib:.2f} MiB (+ alpha/beta {result['arch_param_bytes']} B), "
+               f"gradients {result['grad_bytes'] / mib:.2f} MiB, "
+               f"optimizer state {result['optimizer_state_bytes'] / mib:.2f} MiB")
+    if result["cuda_peak_bytes"] is not None:
+        click.echo(f"  CUDA peak allocated: {result['cuda_peak_bytes'] / mib:.1f} MiB")
+    click.echo(f"  {result['seconds_per_step']:.3f} s per step (median of {result['steps']})")
+    if out is not None:
+        click.echo(f"  -> {result['file']}")
+
+
+REPORT_FLAGS = {"benchmarks": "Tables 1-4", "ablation": "Table 6", "k-sensitivity": "Table 5",
+                "collapse": "Fig. 3", "memory": "Table 7 (from harness profile --out)", "cells": "Fig. 2/5 drawings"}
+
+
+@cli.command("report")
+@click.option("--runs", "runs_dir", required=True, type=click.Path(file_okay=False), help="folder of run directories")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="folder for the report")
+@click.option("--profiles", "profiles_dir", default=None, type=click.Path(file_okay=False),
+              help="folder of profile_*.json (default: the runs folder)")
+@click.option("--benchmarks", is_flag=True, help=REPORT_FLAGS["benchmarks"])
+@click.option("--ablation", is_flag=True, help=REPORT_FLAGS["ablation"])
+@click.option("--k-sensitivity", "k_sensitivity", is_flag=True, help=REPORT_FLAGS["k-sensitivity"])
+@click.option("--collapse", is_flag=True, help=REPORT_FLAGS["collapse"])
+@click.option("--memory", is_flag=True, help=REPORT_FLAGS["memory"])
+@click.option("--cells", is_flag=True, help=REPORT_FLAGS["cells"])
+def report_cmd(runs_dir: str, out_dir: str, profiles_dir: str | None, **flags: bool) -> None:
+    """Tables (Markdown, CSV) and figures (PNG, PDF) of the paper from recorded runs, and index.md.
+    No report flag means all. A report whose runs are missing says what to run and is skipped."""
+    from reports.index import build_reports
+
+    runs = Path(runs_dir)
+    if not runs.is_dir():
+        raise HarnessError(f"runs folder {runs} does not exist")
+    if profiles_dir is not None and not Path(profiles_dir).is_dir():
+        raise HarnessError(f"profiles folder {profiles_dir} does not exist")
+    names = [name for name in REPORT_FLAGS if flags[name.replace("-", "_")]]
+    try:
+        sections = build_reports(runs, Path(out_dir), names, profiles_dir)
+    except OSError as exc:
+        raise HarnessError(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from None
+    for s in sections:
+        if s.files:
+            click.echo(f"{s.name}: wrote {s.files[0]} and {len(s.files) - 1} more files")
+        for m in s.messages:
+            click.echo(m)
+    click.echo(f"index: {Path(out_dir) / 'index.md'}")

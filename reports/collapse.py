@@ -1,0 +1,132 @@
+"""Fig. 3: collapse during search - skip-connections (and all parameterless ops) in the derived normal cell
+per epoch, one line per method variant, mean and ± 1 std band over seeds.
+
+One figure per benchmark and budget (``collapse_<bench>_<budget>.png``); ``collapse.csv`` holds the
+plotted means, standard deviations and seed counts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from reports.common import (
+    Section,
+    budget_note,
+    main_variants,
+    md_table,
+    pm,
+    save_figure,
+    slug,
+    theme,
+    write_csv,
+    write_markdown,
+)
+
+INDICATORS = [("skip_connect_normal", "skip-connections in normal cell"),
+              ("parameterless_normal", "parameterless ops in normal cell")]
+
+
+def summary(history: pd.DataFrame) -> pd.DataFrame:
+    """Per bench, budget, method variant and epoch: mean, std and seeds of both indicators."""
+    agg = history.groupby(["bench", "budget", "label", "epoch"], sort=True).agg(
+        n=("seed", "nunique"),
+        skip_connect_mean=("skip_connect_normal", "mean"), skip_connect_std=("skip_connect_normal", "std"),
+        parameterless_mean=("parameterless_normal", "mean"), parameterless_std=("parameterless_normal", "std"))
+    return agg.reset_index()
+
+
+def split_by_epochs(history: pd.DataFrame) -> pd.DataFrame:
+    """Append ``, N epochs`` to a variant's label where its runs searched for different numbers of epochs
+    (a mean over runs of different lengths would mix schedules)."""
+    history = history.copy()
+    counts = history.groupby(["bench", "budget", "label"])["search_epochs"].transform("nunique")
+    mixed = counts > 1
+    history.loc[mixed, "label"] = [f"{lab}, {int(e)} epochs" for lab, e in
+                                   zip(history.loc[mixed, "label"], history.loc[mixed, "search_epochs"], strict=True)]
+    return history
+
+
+def plot(history: pd.DataFrame, title: str) -> plt.Figure:
+    """Two panels (skip-connections, parameterless ops) of one benchmark and budget; x is the search epoch."""
+    theme()
+    labels = sorted(history["label"].unique())
+    colors = sns.color_palette("tab10" if len(labels) <= 10 else "husl", len(labels))
+    palette = dict(zip(labels, colors, strict=True))
+    # lines of different methods often coincide (small integer counts): dodge them a little along x and
+    # give each its own marker and dash pattern, so that none hides another
+    epochs = sorted(history["epoch"].unique())
+    step = 0.25 * (epochs[-1] - epochs[0] or 1) / max(len(epochs), 2) / max(len(labels), 1)
+    offset = {lab: (i - (len(labels) - 1) / 2) * step for i, lab in enumerate(labels)}
+    data = history.assign(epoch=history["epoch"] + history["label"].map(offset))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
+    for ax, (col, ylabel) in zip(axes, INDICATORS, strict=True):
+        sns.lineplot(data=data, x="epoch", y=col, hue="label", hue_order=labels, palette=palette,
+                     style="label", style_order=labels, markers=True, dashes=True, markersize=7,
+                     errorbar="sd", ax=ax, legend=ax is axes[0])
+        ax.set_xlabel("search epoch")
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(-0.3, 8.3)
+        ax.set_yticks(range(0, 9))
+    handles, names = axes[0].get_legend_handles_labels()
+    axes[0].get_legend().remove()
+    seeds = history.groupby("label")["seed"].nunique()
+    names = [f"{n} ({seeds.get(n, 0)} seeds)" for n in names]
+    fig.legend(handles, names, loc="lower center", ncol=min(4, len(names)), fontsize=9,
+               title="lines: mean over seeds, bands: ± 1 std", title_fontsize=9, bbox_to_anchor=(0.5, -0.02))
+    if len(epochs) <= 12:
+        for ax in axes:
+            ax.set_xticks(epochs)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0.08 + 0.05 * ((len(names) - 1) // 4), 1, 1))
+    return fig
+
+
+def build(history: pd.DataFrame, out: Path, runs_dir: str | Path, complete_ids: set[str] | None = None) -> Section:
+    section = Section("collapse", "Collapse during search (Fig. 3)")
+    if complete_ids is not None and not history.empty:
+        history = history[history["run_id"].isin(complete_ids)]
+    if history.empty:
+        section.messages.append(
+            f"collapse: no search histories found in {runs_dir}; run "
+            f"`harness run --method gdas,rome-v2 --bench s0-c10 --seeds 0,1,2 --out {runs_dir}`")
+        return section
+    blocks = ["Number of skip-connections (left) and of parameterless ops (right: skip, pooling, none) in the "
+              "normal cell derived after each search epoch; lines are means over seeds, bands ± 1 std. "
+              "The paper's Fig. 3 shows GDAS collapsing towards skip-connections while ROME stays low."]
+    history = split_by_epochs(history)
+    table = summary(history)
+    table["plotted"] = False
+    for (bench, budget), g in history.groupby(["bench", "budget"], sort=True):
+        stem = slug("collapse", bench, budget)
+        name = f"{bench}, budget {budget}"
+        shown_runs = main_variants(g)
+        plotted = set(shown_runs["label"])
+        table.loc[(table["bench"] == bench) & (table["budget"] == budget) & table["label"].isin(plotted),
+                  "plotted"] = True
+        section.files += save_figure(plot(shown_runs, f"Collapse indicators during search: {name}"), out, stem)
+        if len(plotted) < g["label"].nunique():
+            blocks.append(f"## {name}")
+            blocks.append(f"The figure shows one variant per method ({', '.join(sorted(plotted))}); the other "
+                          f"variants (ablation, K sweep) are in the table below and in `collapse.csv`.")
+        else:
+            blocks.append(f"## {name}")
+        if (note := budget_note({budget})) is not None:
+            blocks.append(note)
+        last = table[(table["bench"] == bench) & (table["budget"] == budget)]
+        last = last.loc[last.groupby("label")["epoch"].idxmax()]
+        shown = pd.DataFrame({
+            "method": last["label"], "last epoch": last["epoch"].astype(int), "seeds": last["n"],
+            "skip-connections": [pm(m, s, 1) for m, s in zip(last["skip_connect_mean"], last["skip_connect_std"],
+                                                             strict=True)],
+            "parameterless": [pm(m, s, 1) for m, s in zip(last["parameterless_mean"], last["parameterless_std"],
+                                                          strict=True)],
+        })
+        blocks += ["At the last search epoch:", md_table(shown), f"![collapse {name}]({stem}.png)"]
+    section.tables["collapse"] = table
+    section.files.append(write_csv(table, out / "collapse.csv"))
+    section.files.insert(0, write_markdown(out / "collapse.md", section.title, blocks))
+    return section

@@ -1,0 +1,137 @@
+"""What every report builder shares: its result (:class:`Section`), number formats and file writers."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # reports are written to files; never open a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+DASH = "—"
+PAPER_BUDGET = "paper"
+
+
+@dataclass
+class Section:
+    """One report's outcome: the files it wrote and what it has to say (missing runs, caveats)."""
+
+    name: str
+    title: str
+    files: list[Path] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def written(self) -> bool:
+        return bool(self.files)
+
+
+def fmt(x: Any, digits: int = 2) -> str:
+    """A number, or a dash for a missing one."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return DASH
+    if isinstance(x, int | float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def pm(mean: Any, std: Any = None, digits: int = 2) -> str:
+    """``mean ± std`` (std left out when missing, e.g. a single seed)."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return DASH
+    if std is None or (isinstance(std, float) and math.isnan(std)):
+        return fmt(mean, digits)
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def mark(flag: Any) -> str:
+    """✓ / ✗ for a toggle (as in the paper's Table 6)."""
+    if flag is None or (isinstance(flag, float) and math.isnan(flag)):
+        return DASH
+    return "✓" if bool(flag) else "✗"
+
+
+def slug(*parts: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9.=-]+", "_", "_".join(str(p) for p in parts if p is not None)).strip("_")
+
+
+def budget_note(budgets: list[str] | set[str]) -> str | None:
+    """The caveat a table needs when its runs were not made with the paper's protocol."""
+    other = sorted(b for b in budgets if b != PAPER_BUDGET)
+    if not other:
+        return None
+    names = ", ".join(f"'{b}'" for b in other)
+    return (f"**Budget {names}: the reproduced numbers come from a reduced protocol and are not comparable to "
+            f"the paper's values** (only budget 'paper' follows the paper's protocol).")
+
+
+def md_table(df: pd.DataFrame) -> str:
+    return df.to_markdown(index=False, disable_numparse=True)
+
+
+def write_markdown(path: Path, title: str, blocks: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# {title}\n\n" + "\n\n".join(b.strip() for b in blocks if b) + "\n")
+    return path
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+    return path
+
+
+def save_figure(fig: plt.Figure, out: Path, stem: str) -> list[Path]:
+    """Write ``stem.png`` (150 dpi) and ``stem.pdf``; close the figure."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
+    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def theme() -> None:
+    sns.set_theme(style="whitegrid", context="notebook", font_scale=0.95)
+
+
+def mean_std(values: pd.Series) -> tuple[float, float, int]:
+    """Mean, sample standard deviation (NaN for one value) and count of the non-missing values."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    if v.empty:
+        return math.nan, math.nan, 0
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else math.nan, int(len(v))
+
+
+def complete(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[runs["status"] == "complete"] if not runs.empty else runs
+
+
+def main_variants(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of one variant per benchmark, budget and method - what a paper table or Fig. 3 shows.
+
+    A variant is a ``label`` (method and non-default options) with one number of search epochs. Among
+    the variants with every ROME toggle on (ablation runs switch one off) the one with most runs wins;
+    ties go to the method's default options, then to the longer search.
+    """
+    if df.empty:
+        return df
+    toggles = df[["td", "ga_theta", "ga_alpha"]]
+    full = df[toggles.isna().all(axis=1) | toggles.fillna(True).astype(bool).all(axis=1)]
+    full = full.assign(_epochs=full["search_epochs"].fillna(-1))
+    keep = []
+    for _, g in full.groupby(["bench", "budget", "method"], sort=True):
+        runs = g.groupby(["label", "_epochs"])["run_id"].nunique()
+        method = g["method"].iloc[0]
+        label, epochs = max(runs.index, key=lambda v: (runs[v], v[0] == method, v[1]))
+        keep.append(g[(g["label"] == label) & (g["_epochs"] == epochs)])
+    return pd.concat(keep).drop(columns="_epochs") if keep else df.iloc[:0]

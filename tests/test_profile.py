@@ -1,0 +1,122 @@
+"""`harness profile`: one search step's memory and time (ROME Table 7) at a tiny shape on CPU."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness.cli import main
+from harness.profile import SavedTensorCounter, profile_filename
+
+#: a shape small enough for 2 CPU cores (Table 7's is batch 64, 16 channels, 8 cells, 32x32)
+TINY = ["--bench", "s0-digits", "--batch-size", "8", "--channels", "8", "--layers", "5", "--image-size", "16",
+        "--steps", "1"]
+#: name -> extra arguments. ROME with K=2 to keep the test short: each sample's graph is freed by its
+#: backward, so the per-graph peak does not depend on K (only the number of forward passes does)
+PROFILED = {
+    "darts": ["--method", "darts"],
+    "gdas": ["--method", "gdas"],
+    "pcdarts_M2": ["--method", "pcdarts", "--partial", "2"],
+    "pcdarts_M4": ["--method", "pcdarts", "--partial", "4"],
+    "rome-v1": ["--method", "rome-v1", "--k", "2"],
+    "rome-v2": ["--method", "rome-v2", "--k", "2"],
+}
+
+
+@pytest.fixture(scope="module")
+def profiles(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict], Path]:
+    out = tmp_path_factory.mktemp("profiles")
+    results = {}
+    for name, args in PROFILED.items():
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            code = main(["profile", *args, *TINY, "--device", "cpu", "--json", "--out", str(out)])
+        assert code == 0, buf.getvalue()
+        lines = buf.getvalue().strip().splitlines()
+        assert len(lines) == 1, "--json prints one object"
+        results[name] = json.loads(lines[0])
+    return results, out
+
+
+@pytest.mark.parametrize("name", list(PROFILED))
+def test_json_has_every_measure(profiles: tuple[dict[str, dict], Path], name: str) -> None:
+    r = profiles[0][name]
+    for key in ("saved_bytes", "param_bytes", "grad_bytes", "optimizer_state_bytes", "arch_param_bytes"):
+        assert isinstance(r[key], int) and r[key] > 0, key
+    assert r["cuda_peak_bytes"] is None  # CPU
+    assert r["seconds_per_step"] > 0 and len(r["seconds"]) == 1
+    assert r["shape"] == {"batch_size": 8, "channels": 8, "layers": 5, "image_size": 16, "num_classes": 10}
+    assert r["saved_bytes"] == max(r["saved_bytes_per_pass"])
+    # one graph per forward pass: 1 architecture + 1 weight pass, ROME K + K
+    assert r["forward_passes"] == (4 if name.startswith("rome") else 2)
+
+
+def test_saved_bytes_order_as_table_7(profiles: tuple[dict[str, dict], Path]) -> None:
+    saved = {name: r["saved_bytes"] for name, r in profiles[0].items()}
+    assert saved["rome-v2"] < saved["gdas"] < saved["darts"]
+    assert saved["rome-v1"] < saved["gdas"]
+    assert saved["pcdarts_M4"] < saved["pcdarts_M2"] < saved["darts"]
+
+
+def test_partial_channels_shrink_parameters(profiles: tuple[dict[str, dict], Path]) -> None:
+    r = profiles[0]
+    assert r["pcdarts_M4"]["param_bytes"] < r["pcdarts_M2"]["param_bytes"] < r["darts"]["param_bytes"]
+    assert r["pcdarts_M4"]["options"] == {"partial": 4}
+
+
+def test_out_writes_one_file_per_profile(profiles: tuple[dict[str, dict], Path]) -> None:
+    results, out = profiles
+    names = sorted(p.name for p in out.glob("profile_*.json"))
+    assert names == sorted(["profile_darts.json", "profile_gdas.json", "profile_pcdarts_M2.json",
+                            "profile_pcdarts_M4.json", "profile_rome-v1_K2.json", "profile_rome-v2_K2.json"])
+    written = json.loads((out / "profile_gdas.json").read_text())
+    assert written["saved_bytes"] == results["gdas"]["saved_bytes"]
+
+
+def test_filename_names_the_variant() -> None:
+    assert profile_filename({"method": "rome-v2", "options": {"k": 7, "td": True, "ga_theta": True,
+                                                              "ga_alpha": True}}) == "profile_rome-v2.json"
+    assert profile_filename({"method": "rome-v2", "options": {"k": 7, "td": False, "ga_theta": True,
+                                                              "ga_alpha": True}}) == "profile_rome-v2_td0.json"
+    assert profile_filename({"method": "pcdarts", "options": {"partial": 4}}) == "profile_pcdarts_M4.json"
+
+
+def test_counter_counts_a_storage_once_and_splits_graphs_at_backward() -> None:
+    w = torch.nn.Parameter(torch.randn(100))
+    counter = SavedTensorCounter({w.untyped_storage().data_ptr()})
+    x = torch.randn(1000, requires_grad=True)
+    with counter.hooks():
+        y = x.exp()  # saves its output (4000 bytes)
+        z = (y[:500] * y[500:]).sum()  # saves two views of y's storage: counted once
+        (z + (w * w).sum()).backward()  # saves w twice, excluded (a parameter)
+        (x.sin() * 1.0).sum().backward()  # a second graph: saves x
+    assert len(counter.graphs) == 2
+    assert counter.per_graph == [4000, 4000]
+
+
+def test_text_output(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profile", "--method", "gdas", *TINY]) == 0
+    out = capsys.readouterr().out
+    assert "saved for backward" in out and "s per step" in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--method", "darts", "--k", "3"], "has no option 'k'"),
+    (["--method", "nope"], "unknown method 'nope'"),
+    (["--method", "gdas", "--bench", "s9-c10"], "unknown benchmark"),
+])
+def test_bad_input_is_one_line_exit_2(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profile", *args, *TINY[2:]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
+def test_cuda_without_gpu_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profile", "--method", "gdas", *TINY, "--device", "cuda"]) == 2
+    assert "cuda" in capsys.readouterr().err
