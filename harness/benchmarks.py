@@ -118,7 +118,7 @@ BUDGETS: dict[str, dict[str, Any]] = {
     # `harness check`: the fixed reproduction suite (15 runs on the digits), seconds per run on 2 cores
     "check": dict(search_layers=3, search_channels=4, search_epochs=3, search_batch=32, search_subset=256,
                   search_image_size=16, k=3, eval_network="cifar", eval_layers=3, eval_channels=8,
-                  eval_epochs=3, eval_batch=64, eval_lr=0.05, eval_weight_decay=3e-4, aux_weight=0.0,
+                  eval_epochs=4, eval_batch=32, eval_lr=0.05, eval_weight_decay=3e-4, aux_weight=0.0,
                   drop_path=0.0, cutout=0, label_smoothing=0.0, eval_subset=512),
 }
 

@@ -69,9 +69,9 @@ class SearchCell(nn.Module):
                     if arch.edge_weights is not None:
                         out = out * arch.edge_weights[e]
                 elif e in active:
-                    out = self.edges[e].forward_one(x, arch.op_index[e], arch.op_weight[e])
-                    if arch.edge_weight is not None:
-                        out = out * arch.edge_weight[e]
+                    # fold the scalars first: one weighted copy of the op's output is saved for backward
+                    w = arch.op_weight[e] if arch.edge_weight is None else arch.op_weight[e] * arch.edge_weight[e]
+                    out = self.edges[e].forward_one(x, arch.op_index[e], w)
                 else:
                     continue  # an unsampled edge is not computed at all
                 terms.append(out)
