@@ -289,43 +289,30 @@ class Published:
 #: rounding floors of the comparison: a std published as 0.00 still allows the last digit's rounding
 PAPER_FLOOR = {"error": 0.1, "num": 0.5}
 
-_T1 = {  # ROME Table 1: (bench) -> {method: (error, std, num, num std)}; 'ROME' taken as ROME-v2 (the default)
-    "s1-c10": {"darts": (4.66, 0.71), "gdas": (2.89, 0.09, 3.8, 0.4), "rome-v2": (2.66, 0.06, 1.3, 0.4)},
-    "s2-c10": {"darts": (4.42, 0.40), "gdas": (3.89, 0.17, 6.0, 0.7), "rome-v2": (3.14, 0.14, 2.0, 0.0)},
-    "s3-c10": {"darts": (4.12, 0.85), "gdas": (3.04, 0.10, 6.5, 0.5), "rome-v2": (2.61, 0.00, 2.0, 0.0)},
-    "s4-c10": {"darts": (6.95, 0.18), "gdas": (3.34, 0.10, 0.0, 0.0), "rome-v2": (3.21, 0.12, 0.0, 0.0)},
-    "s1-c100": {"darts": (29.93, 0.41), "gdas": (24.49, 0.08, 4.0, 0.0), "rome-v2": (22.71, 0.71, 2.3, 0.4)},
-    "s2-c100": {"darts": (28.75, 0.92), "gdas": (24.57, 0.47, 6.3, 0.4), "rome-v2": (22.91, 0.75, 3.5, 0.5)},
-    "s3-c100": {"darts": (29.01, 0.24), "gdas": (22.86, 0.17, 3.0, 0.7), "rome-v2": (22.43, 0.36, 2.5, 0.5)},
-    "s4-c100": {"darts": (24.77, 1.51), "gdas": (24.14, 0.89, 2.3, 1.1), "rome-v2": (20.95, 0.45, 0.0, 0.0)},
-    "s1-svhn": {"darts": (9.88, 5.50), "gdas": (2.48, 0.04, 2.8, 0.4), "rome-v2": (2.34, 0.06, 0.8, 0.4)},
-    "s2-svhn": {"darts": (3.69, 0.12), "gdas": (3.05, 0.02, 7.8, 0.4), "rome-v2": (2.41, 0.07, 1.0, 0.0)},
-    "s3-svhn": {"darts": (4.00, 1.01), "gdas": (3.62, 0.36, 7.5, 0.5), "rome-v2": (2.56, 0.03, 1.5, 0.5)},
-    "s4-svhn": {"darts": (2.90, 0.02), "gdas": (2.51, 0.06, 1.5, 1.5), "rome-v2": (2.34, 0.00, 0.0, 0.0)},
-}
-
-
 def _published() -> dict[tuple[str, str, tuple[tuple[str, Any], ...]], Published]:
-    """(method, bench, non-default options) -> published numbers."""
+    """(method, bench, non-default options) -> published numbers, read from ``reports/published``.
+
+    Table 1 ('ROME' is ROME-v2, the default), the averaged rows of Tables 2-3 (those with a std), and
+    Tables 5-6 (accuracy turned into error; K = 7 with every component on is Table 2's default row).
+    """
+    from reports.data import published
+
     table: dict[tuple[str, str, tuple[tuple[str, Any], ...]], Published] = {}
-    for bench, row in _T1.items():
-        for method, v in row.items():
-            table[(method, bench, ())] = Published(v[0], v[1], "Table 1" + (" (from R-DARTS)" if method == "darts"
-                                                                               else ""), *v[2:])
-    for method, err, std in (("rome-v1", 2.63, 0.09), ("rome-v2", 2.58, 0.07), ("pcdarts", 2.89, 0.22),
-                             ("darts", 3.38, 0.23)):
-        table[(method, "s0-c10", ())] = Published(err, std, "Table 2")
-    for method, err, std in (("rome-v1", 17.41, 0.12), ("rome-v2", 17.71, 0.11), ("darts", 20.58, 0.44)):
-        table[(method, "s0-c100", ())] = Published(err, std, "Table 3")
-    for k, acc, std in ((1, 97.12, 0.06), (4, 97.28, 0.07), (10, 97.46, 0.12)):  # K = 7 is Table 2's default
-        table[("rome-v2", "s0-c10", (("k", k),))] = Published(round(100 - acc, 2), std, "Table 5")
-    for td, ga_theta, ga_alpha, acc, std in ((False, False, False, 96.52, 0.07), (False, False, True, 96.85, 0.31),
-                                             (False, True, False, 96.98, 0.05), (False, True, True, 97.14, 0.05),
-                                             (True, False, False, 97.12, 0.06), (True, False, True, 97.22, 0.07),
-                                             (True, True, False, 97.34, 0.07)):
-        changed = tuple((name, value) for name, value in (("ga_alpha", ga_alpha), ("ga_theta", ga_theta), ("td", td))
-                        if not value)
-        table[("rome-v2", "s0-c10", changed)] = Published(round(100 - acc, 2), std, "Table 6")
+    for r in published(1).dropna(subset=["method_id"]).itertuples():
+        num = () if r.num_mean != r.num_mean else (r.num_mean, r.num_std)  # NaN: no count published
+        table[(r.method_id, r.bench, ())] = Published(r.error_mean, r.error_std, f"Table 1 ({r.method})", *num)
+    for n in (2, 3):
+        rows = published(n).dropna(subset=["method_id", "error_std"])
+        for r in rows[rows["stat"] == "avg"].itertuples():
+            table[(r.method_id, r.bench, ())] = Published(r.error_mean, r.error_std, f"Table {n} ({r.model})")
+    for r in published(5).itertuples():
+        if r.k != 7:
+            table[(r.method_id, r.bench, (("k", int(r.k)),))] = Published(round(100 - r.acc_mean, 2), r.acc_std,
+                                                                           "Table 5")
+    for r in published(6).itertuples():
+        changed = tuple((name, False) for name in ("ga_alpha", "ga_theta", "td") if not getattr(r, name))
+        if changed:
+            table[(r.method_id, r.bench, changed)] = Published(round(100 - r.acc_mean, 2), r.acc_std, "Table 6")
     return table
 
 
