@@ -7,6 +7,7 @@ import json
 import pytest
 
 import methods
+from harness.benchmarks import PAPER_15
 from harness.run import make_config, run
 from harness.schema import DARTS_GENOTYPE, validate_result
 from spaces.darts import SPACES
@@ -54,7 +55,7 @@ def test_every_method_runs_end_to_end(name: str, tmp_path) -> None:
 
 
 @pytest.mark.parametrize("space", ["s1", "s2", "s3", "s4"])
-@pytest.mark.parametrize("name", ["darts", "gdas", "rome-v2"])
+@pytest.mark.parametrize("name", sorted(methods.METHODS))
 def test_rdarts_spaces_derive_allowed_ops(space: str, name: str, tmp_path) -> None:
     cfg = make_config(name, f"{space}-digits", "smoke", seed=1, **tiny(name, eval_epochs=1, search_epochs=1))
     result = run(cfg, tmp_path)
@@ -88,6 +89,20 @@ def test_failed_run_is_recorded(tmp_path) -> None:
     assert result["status"] == "failed"
     assert "c10" in result["reason"] and "--download" in result["reason"]
     validate_result(result)
+
+
+@pytest.mark.parametrize("bench", PAPER_15)
+def test_each_paper_benchmark_resolves_to_its_protocol(bench: str) -> None:
+    cfg = make_config("rome-v2", bench, "paper", 0)
+    p = cfg.protocol
+    assert (p.search_layers, p.search_channels) == (8, 16)
+    if bench == "s0-imagenet":
+        assert (p.search_epochs, p.search_batch, cfg.options["k"], p.eval_network) == (30, 256, 3, "imagenet")
+        assert (p.eval_layers, p.eval_channels, p.eval_epochs) == (14, 48, 250)
+    else:
+        assert (p.search_epochs, p.search_batch, cfg.options["k"], p.eval_epochs, p.eval_batch) == (50, 64, 7, 600, 96)
+        small = bench.startswith(("s1", "s2", "s3", "s4")) and not bench.endswith("c10")
+        assert (p.eval_layers, p.eval_channels) == ((8, 16) if small else (20, 36))
 
 
 def test_run_ids_differ_by_options_and_seed() -> None:
