@@ -16,6 +16,7 @@ from harness import benchmarks, data
 from harness.benchmarks import BENCHMARKS, BUDGETS, GROUPS, Protocol
 from harness.executors import ClusterOptions, check_executor, run_many
 from harness.run import make_config
+from spaces.genotype import PARAMETERLESS
 
 
 class HarnessError(click.ClickException):
@@ -185,9 +186,11 @@ def _report(result: dict[str, Any], out: Path) -> None:
         click.echo(f"{result['run_id']}: FAILED ({result.get('reason')}) -> {where}")
         return
     ev = result["eval"]
+    history = result["search"]["history"]
+    count = (history[-1]["parameterless_normal"] if history  # a fixed genotype (harness eval) has no search
+             else sum(op in PARAMETERLESS for op, _ in result["genotype"].get("normal", [])))
     click.echo(f"{result['run_id']}: test error {ev['test_error']:.2f} %, params {ev['params'] / 1e6:.3f} M, "
-               f"parameterless ops in normal cell {result['search']['history'][-1]['parameterless_normal']} "
-               f"-> {where}")
+               f"parameterless ops in normal cell {count} -> {where}")
 
 
 @cli.command("eval")
@@ -196,8 +199,19 @@ def _report(result: dict[str, Any], out: Path) -> None:
 @click.option("--budget", default="paper", show_default=True)
 @click.option("--count-only", is_flag=True, help="only count parameters and multiply-adds")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-def eval_cmd(genotype_name: str, bench: str, budget: str, count_only: bool, as_json: bool) -> None:
-    """Build the evaluation network of a genotype for a benchmark; count (and train) it."""
+@click.option("--seed", default=0, show_default=True, type=int, help="seed of the training run")
+@click.option("--out", "out_folder", default="runs", show_default=True, type=click.Path(file_okay=False),
+              help="output folder of the training run")
+@click.option("--data-root", default=None, help="folder holding the datasets")
+@click.option("--download", is_flag=True, help="download datasets torchvision can fetch")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
+@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="override one protocol field")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def eval_cmd(genotype_name: str, bench: str, budget: str, count_only: bool, as_json: bool, seed: int, out_folder: str,
+             data_root: str | None, download: bool, device: str | None, sets: tuple[str, ...],
+             progress: bool) -> None:
+    """Build the evaluation network of a genotype for a benchmark; count it, or train and test it from
+    scratch at the budget's protocol (recorded like a run, method 'fixed', resumable)."""
     from spaces.evalnet import MACS_INCLUDE, count_macs, count_params
     from spaces.genotype import resolve
     from spaces.ops import OPS
@@ -212,7 +226,8 @@ def eval_cmd(genotype_name: str, bench: str, budget: str, count_only: bool, as_j
         bench_id = benchmarks.expand(bench)
         if len(bench_id) != 1:
             raise ValueError(f"'{bench}' names {len(bench_id)} benchmarks; eval takes one")
-        proto = benchmarks.resolve_protocol(bench_id[0], budget)
+        overrides = benchmarks.parse_overrides(sets)
+        proto = benchmarks.resolve_protocol(bench_id[0], budget, **overrides)
         spec = data.DATASETS[benchmarks.get(bench_id[0]).dataset]
     except ValueError as exc:
         raise HarnessError(str(exc)) from None
@@ -229,13 +244,36 @@ def eval_cmd(genotype_name: str, bench: str, budget: str, count_only: bool, as_j
                            "input": [3, size, size], "params_exclude": "auxiliary head",
                            "macs_include": list(MACS_INCLUDE)}
     if not count_only:
-        raise HarnessError("training a fixed genotype is not offered here yet; use --count-only")
+        _train_fixed(genotype, genotype_name, bench_id[0], budget, seed, overrides, out_folder, data_root, download,
+                     device, progress, as_json)
+        return
     if as_json:
         click.echo(json.dumps(out))
     else:
         click.echo(f"{genotype_name} on {bench_id[0]}: {out['params'] / 1e6:.2f} M parameters (auxiliary head "
                    f"excluded), {out['macs'] / 1e6:.0f} M multiply-adds at {size}x{size} "
                    f"({', '.join(MACS_INCLUDE)})")
+
+
+def _train_fixed(genotype: Any, name: str, bench: str, budget: str, seed: int, overrides: dict[str, Any], out: str,
+                 data_root: str | None, download: bool, device: str | None, progress: bool, as_json: bool) -> None:
+    from harness.run import Run, fixed_config
+
+    device = _check_device(device, here=True)
+    try:
+        cfg = fixed_config(genotype, name, bench, budget, seed, **overrides)
+        if not download:
+            data.check_available(benchmarks.get(bench).dataset, data_root)
+    except (ValueError, data.DatasetMissing) as exc:
+        raise HarnessError(str(exc)) from None
+    out_dir = _writable(Path(out))
+    result = Run(cfg, out_dir, data_root=data_root, download=download, device=device, progress=progress).execute()
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        _report(result, out_dir)
+    if result["status"] != "complete":
+        sys.exit(1)
 
 
 @cli.command("describe")

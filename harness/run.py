@@ -75,6 +75,8 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
+        if self.method == FIXED:
+            return f"{self.bench}_{FIXED}-{self.options['genotype']}_{self.budget}_s{self.seed}_{self.hash[:8]}"
         defaults = method_class(self.method).option_defaults
         changed = "".join(f"_{k}{int(v) if isinstance(v, bool) else v}" for k, v in sorted(self.options.items())
                           if defaults.get(k) != v)
@@ -95,6 +97,26 @@ def make_config(method: str, bench: str, budget: str = "smoke", seed: int = 0,
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     return RunConfig(method, bench_id[0], budget, seed, cls.resolve_options(opts), proto)
+
+
+FIXED = "fixed"
+"""The ``method`` of a run that trains a given genotype instead of searching (``harness eval``)."""
+
+
+def fixed_config(genotype: Any, label: str, bench: str, budget: str = "paper", seed: int = 0,
+                 **protocol_overrides: Any) -> RunConfig:
+    """A run that evaluates ``genotype`` (named ``label``) at the benchmark's protocol, without search.
+
+    The genotype itself is part of the config (and so of its hash): two files of one name differ.
+    """
+    bench_id = benchmarks.expand(bench)
+    if len(bench_id) != 1:
+        raise ValueError(f"'{bench}' names {len(bench_id)} benchmarks; a run takes one")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    label = Path(label).stem if Path(label).suffix else label
+    proto = benchmarks.resolve_protocol(bench_id[0], budget, **protocol_overrides)
+    return RunConfig(FIXED, bench_id[0], budget, seed, {"genotype": label, "cells": genotype.to_dict()}, proto)
 
 
 def seed_everything(seed: int) -> None:
@@ -246,6 +268,10 @@ class Run:
 
     def search(self, bundle: data.DataBundle, space: str) -> tuple[Any, list[dict[str, Any]]]:
         cfg, proto = self.cfg, self.cfg.protocol
+        if cfg.method == FIXED:  # nothing to search: the genotype is given
+            from spaces.genotype import from_dict
+
+            return from_dict(cfg.options["cells"]), []
         method = self.build_method(space, bundle.num_classes, bundle.in_channels)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(method.w_opt, proto.search_epochs,
                                                            eta_min=method.hp.w_lr_min)

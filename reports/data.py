@@ -58,7 +58,7 @@ def variant_label(method: str, options: dict[str, Any]) -> str:
     names = {"td": "TD", "ga_theta": "GA-theta", "ga_alpha": "GA-alpha"}
     parts = []
     for key, value in options.items():
-        if defaults.get(key) == value:
+        if defaults.get(key) == value or isinstance(value, dict | list):  # e.g. a fixed run's cells
             continue
         if key == "k":
             parts.append(f"K={value}")
@@ -75,6 +75,11 @@ def _run_row(path: Path, r: dict[str, Any]) -> dict[str, Any]:
     options = r.get("options") or {}
     history = (r.get("search") or {}).get("history") or []
     last = history[-1] if history else {}
+    if not history and isinstance((r.get("genotype") or {}).get("normal"), list):  # a fixed genotype, no search
+        from spaces.genotype import from_dict
+
+        g = from_dict(r["genotype"])
+        last = {"parameterless_normal": g.parameterless_normal(), "skip_connect_normal": g.skip_normal()}
     ev = r.get("eval") or {}
     protocol = (r.get("config") or {}).get("protocol") or {}
     row = {

@@ -57,3 +57,23 @@ def test_run_on_digits_writes_a_result(tmp_path, capsys) -> None:
     (result,) = tmp_path.glob("*/result.json")
     data = json.loads(result.read_text())
     assert data["status"] == "complete" and data["bench"] == "s2-digits" and data["options"]["k"] == 2
+
+
+def test_eval_trains_a_fixed_genotype_once(tmp_path, capsys) -> None:
+    args = ["eval", "--genotype", "DARTS_V2", "--bench", "s0-digits", "--budget", "smoke", "--out", str(tmp_path),
+            "--no-progress", "--json", "--set", "eval_layers=2", "--set", "eval_channels=4",
+            "--set", "eval_epochs=1", "--set", "eval_subset=64"]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["status"] == "complete" and result["method"] == "fixed"
+    assert result["options"]["genotype"] == "DARTS_V2" and result["search"]["history"] == []
+    assert result["genotype"]["normal"][0] == ["sep_conv_3x3", 0]
+    assert 0 <= result["eval"]["test_error"] <= 100 and result["eval"]["params"] > 0
+    path = tmp_path / result["run_id"] / "result.json"
+    stamp = path.stat().st_mtime_ns
+    assert main(args) == 0  # complete: not retrained
+    assert json.loads(capsys.readouterr().out)["eval"] == result["eval"] and path.stat().st_mtime_ns == stamp
+    other = tmp_path / "g.json"
+    other.write_text(json.dumps({**result["genotype"], "normal": [["skip_connect", 0]] * 8}))
+    assert main([*args[:2], str(other), *args[3:]]) == 0
+    assert json.loads(capsys.readouterr().out)["run_id"].startswith("s0-digits_fixed-g_smoke_s0_")
