@@ -54,6 +54,7 @@ rome_toggles = [
     click.option("--ga-theta/--no-ga-theta", default=None, help="gradient accumulation for weights (ROME)"),
     click.option("--ga-alpha/--no-ga-alpha", default=None, help="gradient accumulation for alpha/beta (ROME)"),
     click.option("--partial", type=int, default=None, help="partial channel ratio M (PC-DARTS; default 4)"),
+    click.option("--order", type=int, default=None, help="DARTS: 1 first order (default), 2 second order (unrolled)"),
 ]
 
 
