@@ -20,7 +20,7 @@ import methods
 from harness.profile import SavedTensorCounter
 from methods.base import SearchHParams, SearchMethod, build_method, method_class
 from spaces.base import Sampled
-from spaces.darts import EDGES, NODE_EDGES, SPACES, STEPS, CellSpace
+from spaces.darts import EDGES, NODE_EDGES, SPACES, STEPS, CellSpace, reduction_layers
 from spaces.ops import FactorizedReduce, ReLUConvBN, build_op
 from spaces.registry import build_supernet
 
@@ -124,8 +124,9 @@ class FixedSubnet(nn.Module):
         c_pp, c_p, c_curr = c_curr, c_curr, c
         self.cells = nn.ModuleList()
         reduction_prev = False
+        reductions = reduction_layers(layers)
         for i in range(layers):
-            cell_type = "reduce" if i in (layers // 3, 2 * layers // 3) else "normal"
+            cell_type = "reduce" if i in reductions else "normal"
             if cell_type == "reduce":
                 c_curr *= 2
             a = arch[cell_type]

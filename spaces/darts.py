@@ -14,6 +14,12 @@ IN_DEGREE = 2
 CELL_TYPES = ("normal", "reduce")
 
 
+def reduction_layers(layers: int) -> set[int]:
+    """Where a DARTS network of ``layers`` cells halves the resolution: cells ``layers // 3`` and
+    ``2 * layers // 3`` (search supernet, evaluation network, NAS-Bench-1Shot1 stacks)."""
+    return {layers // 3, 2 * layers // 3}
+
+
 def edge_endpoints(steps: int = STEPS) -> list[tuple[int, int]]:
     """``[(i, j), ...]`` for every edge, in DARTS order."""
     return [(i, j) for j in range(2, 2 + steps) for i in range(j)]

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from spaces.darts import reduction_layers
 from spaces.genotype import Genotype
 from spaces.ops import OPS, FactorizedReduce, ReLUConvBN
 
@@ -187,7 +188,7 @@ class _EvalNetwork(nn.Module):
                      reduction_prev: bool) -> int:
         """Create ``self.cells``; returns the channels entering the auxiliary head (0 if none)."""
         self._aux_index = 2 * layers // 3
-        reductions = {layers // 3, 2 * layers // 3}
+        reductions = reduction_layers(layers)
         c_curr = c
         c_aux = 0
         self.cells = nn.ModuleList()

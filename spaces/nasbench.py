@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spaces.base import CellArch, ChoiceShape, Mixed
+from spaces.darts import reduction_layers
 from spaces.registry import register_space
 
 OPS_ROME = ("maxpool3x3", "conv3x3-bn-relu", "skip-connect")
@@ -225,7 +226,7 @@ class NASBenchSearchNetwork(nn.Module):
         super().__init__()
         self.space = space
         self.stem = ConvBnRelu(in_channels, c, 3, affine=True)
-        self.downsample_before = {i for i in (layers // 3, 2 * layers // 3) if i > 0}
+        self.downsample_before = {i for i in reduction_layers(layers) if i > 0}
         self.cells = nn.ModuleList()
         c_in, c_curr = c, c
         for i in range(layers):

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spaces.base import CellArch, ChoiceShape, Mixed, Sampled
-from spaces.darts import CELL_TYPES, EDGES, NODE_EDGES, STEPS, CellSpace
+from spaces.darts import CELL_TYPES, EDGES, NODE_EDGES, STEPS, CellSpace, reduction_layers
 from spaces.genotype import Genotype
 from spaces.ops import FactorizedReduce, ReLUConvBN, build_op
 
@@ -105,8 +105,9 @@ class SearchNetwork(nn.Module):
         c_pp, c_p, c_curr = c_curr, c_curr, c
         self.cells = nn.ModuleList()
         reduction_prev = False
+        reductions = reduction_layers(layers)
         for i in range(layers):
-            cell_type = "reduce" if i in (layers // 3, 2 * layers // 3) else "normal"
+            cell_type = "reduce" if i in reductions else "normal"
             if cell_type == "reduce":
                 c_curr *= 2
             self.cells.append(SearchCell(space, cell_type, c_pp, c_p, c_curr, reduction_prev, partial))
