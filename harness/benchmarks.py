@@ -1,11 +1,14 @@
-"""Benchmarks (space x dataset) with the paper's protocol, and budgets that scale it (declarative tables).
+"""Benchmarks (space x dataset) with the paper's protocol, budgets that scale it, and presets (declarative tables).
 
-``paper`` is the protocol of ROME Sec. 4.1 and REFERENCE.md: search with an 8-cell, 16-channel
-supernet for 50 epochs at batch 64 (K = 7 for ROME); evaluate S0 and S1-S4 on CIFAR-10 with 20 cells
-and 36 channels, S1-S4 on CIFAR-100 and SVHN with 8 cells and 16 channels (R-DARTS), 600 epochs at
-batch 96 with cutout 16, drop path 0.2 and an auxiliary head (weight 0.4). ImageNet: direct search on
-10 % + 10 % of the training images, 30 epochs, K = 3, batch 256; evaluation in the mobile setting
-(14 cells, 48 channels, 250 epochs, batch 1024, lr 0.5, label smoothing 0.1).
+Each table is a mapping of dotted run-spec names (``harness.spec``) to values, applied in the order
+benchmark -> budget -> method defaults -> preset -> ``--set``.
+
+``paper`` is the protocol of ROME Sec. 4.1: search with an 8-cell, 16-channel supernet for 50 epochs at
+batch 64 (K = 7 for ROME); evaluate S0 and S1-S4 on CIFAR-10 with 20 cells and 36 channels, S1-S4 on
+CIFAR-100 and SVHN with 8 cells and 16 channels (R-DARTS, Zela et al. 2020, Sec. 4), 600 epochs at
+batch 96 with cutout 16, drop path 0.2 and an auxiliary head (weight 0.4). ImageNet (ROME Table 4):
+direct search on 10 % + 10 % of the training images, 30 epochs, K = 3, batch 256; evaluation in the
+mobile setting (14 cells, 48 channels, 250 epochs, batch 1024, lr 0.5, label smoothing 0.1).
 NAS-Bench-1Shot1 (``nb1s1``-``nb1s3``, ROME Fig. 4-5; ``-orig``: the original op set): nasbench-1shot1's
 search (9 cells, 16 channels, 50 epochs, batch 96); evaluation trains nasbench-pytorch's ``Network``
 at NAS-Bench-101's scale (128 stem channels, 3 stacks of 3 cells, 108 epochs, batch 256, weight decay
@@ -17,39 +20,11 @@ up by hash instead when ``HARNESS_NB101_TABLE`` names a NAS-Bench-101 table (``s
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass
+from fnmatch import fnmatch
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Protocol:
-    """Every number that decides a run, besides the method and its options."""
-
-    search_layers: int = 8
-    search_channels: int = 16
-    search_epochs: int = 50
-    search_batch: int = 64
-    k: int | None = None  # None: the method's default (ROME: 7)
-    search_subset: int | None = None  # cap on images per search split (None: all)
-    search_image_size: int | None = None  # None: the dataset's size
-    search_stem: str = "cifar"  # "imagenet": three stride-2 convs before the cells (direct ImageNet search)
-    eval_network: str = "cifar"  # "cifar" (NetworkCIFAR) or "imagenet" (mobile setting)
-    eval_layers: int = 20
-    eval_channels: int = 36
-    eval_epochs: int = 600
-    eval_batch: int = 96
-    eval_lr: float = 0.025
-    eval_momentum: float = 0.9
-    eval_weight_decay: float = 3e-4
-    eval_grad_clip: float = 5.0
-    aux_weight: float = 0.4
-    drop_path: float = 0.2
-    cutout: int = 16
-    label_smoothing: float = 0.0
-    eval_subset: int | None = None  # cap on evaluation training images (None: all)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+Sets = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -57,21 +32,22 @@ class Benchmark:
     id: str
     space: str
     dataset: str
-    paper: Protocol
+    paper: Sets
     note: str = ""
 
 
-CIFAR_S0 = Protocol()
-RDARTS_SMALL = Protocol(eval_layers=8, eval_channels=16)  # CIFAR-100 / SVHN in S1-S4
-IMAGENET = Protocol(search_epochs=30, search_batch=256, k=3, search_image_size=224, search_stem="imagenet",
-                    eval_network="imagenet",
-                    eval_layers=14, eval_channels=48, eval_epochs=250, eval_batch=1024, eval_lr=0.5,
-                    eval_weight_decay=3e-5, drop_path=0.0, cutout=0, label_smoothing=0.1)
+CIFAR_S0: Sets = {}  # the run spec's field defaults are the CIFAR protocol
+RDARTS_SMALL: Sets = {"eval.layers": 8, "eval.channels": 16}  # CIFAR-100 / SVHN in S1-S4
+IMAGENET: Sets = {"search.epochs": 30, "search.batch": 256, "options.k": 3, "search.image_size": 224,
+                  "search.stem": "imagenet", "eval.network": "imagenet", "eval.layers": 14, "eval.channels": 48,
+                  "eval.epochs": 250, "eval.batch": 1024, "eval.lr": 0.5, "eval.weight_decay": 3e-5,
+                  "eval.drop_path": 0.0, "data.cutout": 0, "eval.label_smoothing": 0.1}
 #: stand-in protocol for the embedded digits (16 x 16): the CIFAR protocol
-DIGITS = Protocol()
-NASBENCH = Protocol(search_layers=9, search_channels=16, search_epochs=50, search_batch=96,
-                    eval_network="nasbench101", eval_layers=9, eval_channels=128, eval_epochs=108, eval_batch=256,
-                    eval_lr=0.025, eval_weight_decay=1e-4, aux_weight=0.0, drop_path=0.0, cutout=0)
+DIGITS: Sets = {}
+NASBENCH: Sets = {"search.layers": 9, "search.channels": 16, "search.epochs": 50, "search.batch": 96,
+                  "eval.network": "nasbench101", "eval.layers": 9, "eval.channels": 128, "eval.epochs": 108,
+                  "eval.batch": 256, "eval.lr": 0.025, "eval.weight_decay": 1e-4, "eval.aux_weight": 0.0,
+                  "eval.drop_path": 0.0, "data.cutout": 0}
 NASBENCH_SPACES = ("nb1s1", "nb1s2", "nb1s3")
 
 
@@ -108,43 +84,63 @@ GROUPS: dict[str, list[str]] = {
     "nasbench-digits": [f"{s}-digits" for s in NASBENCH_SPACES],
 }
 
+_SMALL: Sets = {"search.image_size": 16, "search.stem": "cifar", "eval.network": "cifar", "eval.weight_decay": 3e-4,
+                "eval.lr": 0.05, "eval.aux_weight": 0.0, "eval.drop_path": 0.0, "data.cutout": 0,
+                "eval.label_smoothing": 0.0}
 #: budget name -> overrides of the paper protocol (empty: the paper exactly)
-BUDGETS: dict[str, dict[str, Any]] = {
+BUDGETS: dict[str, Sets] = {
     "paper": {},
-    "smoke": dict(search_layers=5, search_channels=8, search_epochs=4, search_batch=64, search_subset=1400,
-                  search_image_size=16, search_stem="cifar", eval_network="cifar", eval_layers=5, eval_channels=8,
-                  eval_epochs=8, eval_batch=64, eval_lr=0.05, eval_weight_decay=3e-4, aux_weight=0.0, drop_path=0.0,
-                  cutout=0, label_smoothing=0.0, eval_subset=1400),
+    "smoke": {**_SMALL, "search.layers": 5, "search.channels": 8, "search.epochs": 4, "search.batch": 64,
+              "search.subset": 1400, "eval.layers": 5, "eval.channels": 8, "eval.epochs": 8, "eval.batch": 64,
+              "eval.subset": 1400},
     # `harness check`: the fixed reproduction suite (15 runs on the digits), seconds per run on 2 cores
-    "check": dict(search_layers=3, search_channels=4, search_epochs=3, search_batch=32, search_subset=256,
-                  search_image_size=16, k=3, eval_network="cifar", eval_layers=3, eval_channels=8,
-                  eval_epochs=4, eval_batch=32, eval_lr=0.05, eval_weight_decay=3e-4, aux_weight=0.0,
-                  drop_path=0.0, cutout=0, label_smoothing=0.0, eval_subset=512),
+    "check": {**_SMALL, "search.layers": 3, "search.channels": 4, "search.epochs": 3, "search.batch": 32,
+              "search.subset": 256, "options.k": 3, "eval.layers": 3, "eval.channels": 8, "eval.epochs": 4,
+              "eval.batch": 32, "eval.subset": 512},
 }
 
 
-def parse_overrides(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
-    """``["eval_epochs=2", "k=3"]`` -> typed protocol overrides; ``ValueError`` names what is wrong."""
-    kinds = {f.name: f.type for f in fields(Protocol)}
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in kinds:
-            raise ValueError(f"bad override '{item}': expected FIELD=VALUE with FIELD one of {', '.join(kinds)}")
-        kind = str(kinds[key])
-        try:
-            if text.lower() in ("none", "null") and "None" in kind:
-                out[key] = None
-            elif kind.startswith("int"):
-                out[key] = int(text)
-            elif kind.startswith("float"):
-                out[key] = float(text)
-            else:
-                out[key] = text
-        except ValueError:
-            raise ValueError(f"bad override '{item}': {key} takes a {kind.split(' ')[0]}") from None
-    return out
+@dataclass(frozen=True)
+class PresetRule:
+    """Dotted overrides for the runs whose method, benchmark and budget match (``None``: any; benchmark
+    names are glob patterns)."""
+
+    sets: Sets
+    methods: tuple[str, ...] | None = None
+    benches: tuple[str, ...] | None = None
+    budgets: tuple[str, ...] | None = None
+    source: str = ""
+
+    def matches(self, method: str, bench: str, budget: str | None = None) -> bool:
+        return ((self.methods is None or method in self.methods)
+                and (self.benches is None or any(fnmatch(bench, p) for p in self.benches))
+                and (self.budgets is None or budget is None or budget in self.budgets))
+
+
+#: ``default``: the harness's shared protocol above. ``released``: where the paper ran released code,
+#: that code's settings (README "Presets" lists each with its source file).
+PRESETS: dict[str, list[PresetRule]] = {
+    "default": [],
+    "released": [
+        # GDAS in S0 (ROME Table 2, footnote: GDAS searched 250 epochs): xautodl
+        # configs/search-opts/GDAS-NASNet-CIFAR.config (SGD lr 0.025 -> 0.001 cosine, decay 5e-4, Nesterov,
+        # batch 256, 250 epochs)
+        PresetRule({"search.w_weight_decay": 5e-4, "search.w_nesterov": True, "search.w_lr": 0.025,
+                    "search.w_lr_min": 0.001}, ("gdas",), ("s0-c10", "s0-c100", "s0-digits"),
+                   source="D-X-Y/AutoDL-Projects configs/search-opts/GDAS-NASNet-CIFAR.config"),
+        PresetRule({"search.epochs": 250, "search.batch": 256}, ("gdas",), ("s0-c10", "s0-c100"), ("paper",),
+                   source="D-X-Y/AutoDL-Projects configs/search-opts/GDAS-NASNet-CIFAR.config"),
+        # GDAS on NAS-Bench-1Shot1: nasbench-1shot1 optimizers/gdas/train_search.py (tau 10 -> 1, the
+        # architecture step before the weight step)
+        PresetRule({"search.tau_max": 10.0, "search.tau_min": 1.0, "search.arch_first": True}, ("gdas",),
+                   ("nb1s*",), source="automl/nasbench-1shot1 optimizers/gdas/train_search.py"),
+        # ImageNet evaluation: PC-DARTS train_imagenet.py (linear decay; 5 warm-up epochs when batch > 256)
+        PresetRule({"eval.lr_schedule": "linear"}, None, ("*-imagenet",),
+                   source="yuhuixu1993/PC-DARTS train_imagenet.py"),
+        PresetRule({"eval.warmup_epochs": 5}, None, ("*-imagenet",), ("paper",),
+                   source="yuhuixu1993/PC-DARTS train_imagenet.py"),
+    ],
+}
 
 
 def register_benchmark(bench: Benchmark) -> None:
@@ -162,26 +158,11 @@ def expand(names: str | list[str]) -> list[str]:
                 raise ValueError(f"unknown benchmark '{bench_id}'; valid: {valid}")
             if bench_id not in out:
                 out.append(bench_id)
+    if not out:
+        raise ValueError(f"no benchmark named in '{names}'; valid: {', '.join([*GROUPS, *BENCHMARKS])}")
     return out
 
 
 def get(bench_id: str) -> Benchmark:
+    """The benchmark of one id or one-benchmark group (``ValueError`` lists the valid ones)."""
     return BENCHMARKS[expand(bench_id)[0]]
-
-
-def resolve_protocol(bench_id: str, budget: str, **overrides: Any) -> Protocol:
-    """The benchmark's paper protocol with the budget's overrides, then explicit ones."""
-    if budget not in BUDGETS:
-        raise ValueError(f"unknown budget '{budget}'; valid: {', '.join(BUDGETS)}")
-    names = {f.name for f in fields(Protocol)}
-    bad = sorted(set(overrides) - names)
-    if bad:
-        raise ValueError(f"unknown protocol field(s) {', '.join(bad)}; valid: {', '.join(sorted(names))}")
-    proto = replace(get(bench_id).paper, **BUDGETS[budget])
-    proto = replace(proto, **{k: v for k, v in overrides.items() if v is not None})
-    for name in ("search_epochs", "search_batch", "eval_epochs", "eval_batch", "search_layers", "eval_layers"):
-        if getattr(proto, name) < 1:
-            raise ValueError(f"{name} must be >= 1, got {getattr(proto, name)}")
-    if proto.k is not None and proto.k < 1:
-        raise ValueError(f"K must be >= 1, got {proto.k}")
-    return proto

@@ -13,9 +13,11 @@ import torch
 
 import methods
 from harness import benchmarks, data
-from harness.benchmarks import BENCHMARKS, BUDGETS, GROUPS, Protocol
+from harness.benchmarks import BENCHMARKS, BUDGETS, GROUPS, PRESETS
 from harness.executors import ClusterOptions, check_executor, run_many
 from harness.run import make_config
+from harness.spec import RunSpec, parse_sets, valid_keys
+from methods.base import option_fields
 from spaces.genotype import PARAMETERLESS
 
 
@@ -23,16 +25,49 @@ class HarnessError(click.ClickException):
     exit_code = 2
 
 
-def _ints(text: str) -> list[int]:
+def _ints(text: str, what: str = "integers") -> list[int]:
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
+        out = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise HarnessError(f"expected comma-separated integers, got '{text}'") from None
+        raise HarnessError(f"expected comma-separated {what}, got '{text}'") from None
+    if not out:
+        raise HarnessError(f"expected comma-separated {what}, got '{text}'")
+    return out
+
+
+def method_option_params() -> list[click.Option]:
+    """One click option per method option declared in the registry (``methods.base.option``), generated
+    when a command is parsed, so a method registered later gets its flags too."""
+    owners: dict[str, list[str]] = {}
+    decl: dict[str, Any] = {}
+    for name, cls in sorted(methods.METHODS.items()):
+        for f in option_fields(cls.Options):
+            owners.setdefault(f.name, []).append(name)
+            decl.setdefault(f.name, f)
+    params = []
+    for key, f in decl.items():
+        flag, kind = key.replace("_", "-"), type(f.default)
+        text = f"{f.metadata.get('help', key)} [{', '.join(owners[key])}; default {f.default}]"
+        if kind is bool:
+            params.append(click.Option([f"--{flag}/--no-{flag}", key], default=None, help=text))
+        else:
+            params.append(click.Option([f"--{flag}", key], type=kind, default=None, help=text))
+    return params
+
+
+class WithMethodOptions(click.Command):
+    """A command that also takes every registered method's option flags (``--k``, ``--td/--no-td``, ...)."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        own = super().get_params(ctx)
+        names = {p.name for p in own}
+        return [*own, *(p for p in method_option_params() if p.name not in names)]
 
 
 def method_options(**kw: Any) -> dict[str, Any]:
-    """Options given on the command line (unset ones stay the method's defaults)."""
-    return {k: v for k, v in kw.items() if v is not None}
+    """Method options given on the command line (unset ones stay the method's defaults)."""
+    known = {p.name for p in method_option_params()}
+    return {k: v for k, v in kw.items() if v is not None and k in known}
 
 
 executor_options = [
@@ -45,16 +80,6 @@ executor_options = [
     click.option("--gpus", type=int, default=0, show_default=True, help="GPUs per job"),
     click.option("--mem-gb", type=float, default=None, help="memory per job in GB"),
     click.option("--slurm-folder", default=None, help="submitit logs and pickles (default: OUT/.submitit)"),
-]
-
-
-rome_toggles = [
-    click.option("--k", "k", type=int, default=None, help="samples K per update (ROME; default 7)"),
-    click.option("--td/--no-td", default=None, help="topology disentanglement (ROME)"),
-    click.option("--ga-theta/--no-ga-theta", default=None, help="gradient accumulation for weights (ROME)"),
-    click.option("--ga-alpha/--no-ga-alpha", default=None, help="gradient accumulation for alpha/beta (ROME)"),
-    click.option("--partial", type=int, default=None, help="partial channel ratio M (PC-DARTS; default 4)"),
-    click.option("--order", type=int, default=None, help="DARTS: 1 first order (default), 2 second order (unrolled)"),
 ]
 
 
@@ -74,9 +99,9 @@ def cli() -> None:
 
 
 @cli.command("list")
-@click.option("--fields", is_flag=True, help="also list the protocol fields that --set can override")
+@click.option("--fields", is_flag=True, help="also list the run-spec fields that --set can override")
 def list_cmd(fields: bool) -> None:
-    """List methods, benchmarks, groups and budgets."""
+    """List methods, benchmarks, groups, budgets and presets."""
     click.echo("methods:    " + ", ".join(sorted(methods.METHODS)))
     for name, cls in sorted(methods.METHODS.items()):
         if cls.option_defaults:
@@ -84,11 +109,15 @@ def list_cmd(fields: bool) -> None:
     click.echo("benchmarks: " + ", ".join(BENCHMARKS))
     click.echo("groups:     " + ", ".join(f"{g} ({len(v)})" for g, v in GROUPS.items()))
     click.echo("budgets:    " + ", ".join(BUDGETS))
+    click.echo("presets:    " + ", ".join(PRESETS))
     if fields:
-        click.echo("fields:     " + ", ".join(f"{k}={v}" for k, v in Protocol().to_dict().items()))
+        spec = RunSpec("-", "-", "-", 0)
+        click.echo("fields:     " + ", ".join(f"{k}={spec.get(k)}" for k in valid_keys()))
+        click.echo("            options.<name> for a method's options (see above); old flat names such as "
+                   "eval_epochs, search_channels, k still work")
 
 
-@cli.command("run")
+@cli.command("run", cls=WithMethodOptions)
 @click.option("--method", "method_names", default="rome-v2", show_default=True,
               help="method name, or several comma-separated")
 @click.option("--bench", default="s0-digits", show_default=True, help="benchmark id or group (all, s0, rdarts, digits)")
@@ -100,40 +129,49 @@ def list_cmd(fields: bool) -> None:
 @click.option("--download", is_flag=True, help="download datasets torchvision can fetch")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
 @click.option("--epochs", type=int, default=None, help="override the search epochs of the budget")
-@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
-              help="override one protocol field, e.g. --set eval_epochs=2 (see `harness list --fields`)")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+              help="override one run-spec field, e.g. --set search.a_lr=6e-4 --set eval.epochs=20 "
+                   "(see `harness list --fields`)")
+@click.option("--preset", default="default", show_default=True, help="default | released (README 'Presets')")
+@click.option("--dry-run", is_flag=True, help="print the resolved run specs and run ids (JSON); run nothing")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option("--ablation", is_flag=True, help="Table 6: the 8 TD x GA-theta x GA-alpha combinations of ROME")
 @click.option("--k-sweep", default=None, metavar="K,K,...",
               help="Table 5: ROME with each K (e.g. 1,4,7,10), search epochs scaled to 7/K of the budget's")
-@with_options(rome_toggles)
 @with_options(executor_options)
 def run_cmd(method_names: str, bench: str, budget: str, seed: int | None, seeds: str | None, out: str,
             data_root: str | None, download: bool, device: str | None, epochs: int | None,
-            sets: tuple[str, ...], progress: bool, executor: str, workers: int, partition: str | None,
-            time_min: int | None, gpus: int, mem_gb: float | None, slurm_folder: str | None,
-            ablation: bool, k_sweep: str | None, **toggles: Any) -> None:
+            sets: tuple[str, ...], preset: str, dry_run: bool, progress: bool, executor: str, workers: int,
+            partition: str | None, time_min: int | None, gpus: int, mem_gb: float | None,
+            slurm_folder: str | None, ablation: bool, k_sweep: str | None, **toggles: Any) -> None:
     """Search, derive, evaluate and record; complete runs are skipped, unfinished ones resumed."""
-    seed_list = _ints(seeds) if seeds else [0 if seed is None else seed]
+    seed_list = _ints(seeds, "seeds") if seeds is not None else [0 if seed is None else seed]
     opts = method_options(**toggles)
     device = _check_device(device, here=executor != "slurm")
     try:
         folder = None if slurm_folder is None else Path(slurm_folder)
         cluster = ClusterOptions(partition, time_min, gpus, mem_gb, folder)
         check_executor(executor, workers)
-        overrides = {"search_epochs": epochs, **benchmarks.parse_overrides(sets)}
+        overrides: dict[str, Any] = {"search.epochs": epochs, **parse_sets(sets)}
+        names = [m.strip() for m in method_names.split(",") if m.strip()]
+        if not names:
+            raise ValueError(f"no method named in '{method_names}'; valid: {', '.join(sorted(methods.METHODS))}")
         if ablation or k_sweep:
             from harness.sweeps import sweep_configs
 
-            configs = sweep_configs([m.strip() for m in method_names.split(",")], bench, budget, seed_list,
-                                    ablation=ablation, ks=_ints(k_sweep or ""), options=opts, **overrides)
+            configs = sweep_configs(names, bench, budget, seed_list, ablation=ablation,
+                                    ks=_ints(k_sweep, "K values") if k_sweep else [], options=opts,
+                                    preset=preset, **overrides)
         else:
-            configs = [make_config(m.strip(), b, budget, s, opts, **overrides)
-                       for m in method_names.split(",") for b in benchmarks.expand(bench) for s in seed_list]
+            configs = [make_config(m, b, budget, s, opts, preset=preset, sets=overrides)
+                       for m in names for b in benchmarks.expand(bench) for s in seed_list]
+        if dry_run:
+            click.echo(json.dumps([{"run_id": c.run_id, "config": c.to_dict()} for c in configs], indent=2))
+            return
         for dataset in dict.fromkeys(benchmarks.get(c.bench).dataset for c in configs):
             if not download:
                 data.check_available(dataset, data_root)
-    except (ValueError, data.DatasetMissing) as exc:
+    except (ValueError, data.DatasetMissing) as exc:  # SpecError is a ValueError
         raise HarnessError(str(exc)) from None
     out_dir = _writable(Path(out))
     results = run_many(configs, out_dir, executor=executor, workers=workers, cluster=cluster,
@@ -206,11 +244,14 @@ def _report(result: dict[str, Any], out: Path) -> None:
 @click.option("--data-root", default=None, help="folder holding the datasets")
 @click.option("--download", is_flag=True, help="download datasets torchvision can fetch")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
-@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="override one protocol field")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+              help="override one eval/data field, e.g. --set eval.epochs=20")
+@click.option("--preset", default="default", show_default=True, help="default | released (README 'Presets')")
+@click.option("--dry-run", is_flag=True, help="print the resolved run spec and run id (JSON); train nothing")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def eval_cmd(genotype_name: str, bench: str, budget: str, count_only: bool, as_json: bool, seed: int, out_folder: str,
-             data_root: str | None, download: bool, device: str | None, sets: tuple[str, ...],
-             progress: bool) -> None:
+             data_root: str | None, download: bool, device: str | None, sets: tuple[str, ...], preset: str,
+             dry_run: bool, progress: bool) -> None:
     """Build the evaluation network of a genotype for a benchmark; count it, or train and test it from
     scratch at the budget's protocol (recorded like a run, method 'fixed', resumable)."""
     from spaces.evalnet import MACS_INCLUDE, count_macs, count_params
@@ -224,29 +265,29 @@ def eval_cmd(genotype_name: str, bench: str, budget: str, count_only: bool, as_j
         if unknown:
             raise ValueError(f"genotype {genotype_name} names unknown op(s) {', '.join(unknown)}; "
                              f"valid: {', '.join(OPS)}")
-        bench_id = benchmarks.expand(bench)
-        if len(bench_id) != 1:
-            raise ValueError(f"'{bench}' names {len(bench_id)} benchmarks; eval takes one")
-        overrides = benchmarks.parse_overrides(sets)
-        proto = benchmarks.resolve_protocol(bench_id[0], budget, **overrides)
-        spec = data.DATASETS[benchmarks.get(bench_id[0]).dataset]
+        from harness.run import fixed_config
+
+        cfg = fixed_config(genotype, genotype_name, bench, budget, seed, preset=preset, **parse_sets(sets))
+        spec = data.DATASETS[benchmarks.get(cfg.bench).dataset]
     except ValueError as exc:
         raise HarnessError(str(exc)) from None
+    if dry_run:
+        click.echo(json.dumps({"run_id": cfg.run_id, "config": cfg.to_dict()}, indent=2))
+        return
+    bench_id, ev = [cfg.bench], cfg.eval
     try:  # the network rejects cells that pass the file's structure check (empty, bad concat)
-        net = build_eval_network(genotype, network=proto.eval_network, c=proto.eval_channels,
-                                 layers=proto.eval_layers, num_classes=spec.num_classes,
-                                 auxiliary=proto.aux_weight > 0)
+        net = build_eval_network(genotype, network=ev.network, c=ev.channels, layers=ev.layers,
+                                 num_classes=spec.num_classes, auxiliary=ev.aux_weight > 0)
     except ValueError as exc:
         raise HarnessError(f"genotype {genotype_name}: {exc}") from None
     size = spec.image_size
     out: dict[str, Any] = {"genotype": genotype_name, "bench": bench_id[0], "budget": budget,
-                           "layers": proto.eval_layers, "channels": proto.eval_channels,
+                           "layers": ev.layers, "channels": ev.channels,
                            "params": count_params(net), "macs": count_macs(net, (1, 3, size, size)),
                            "input": [3, size, size], "params_exclude": "auxiliary head",
                            "macs_include": list(MACS_INCLUDE)}
     if not count_only:
-        _train_fixed(genotype, genotype_name, bench_id[0], budget, seed, overrides, out_folder, data_root, download,
-                     device, progress, as_json)
+        _train_fixed(cfg, out_folder, data_root, download, device, progress, as_json)
         return
     if as_json:
         click.echo(json.dumps(out))
@@ -256,15 +297,14 @@ def eval_cmd(genotype_name: str, bench: str, budget: str, count_only: bool, as_j
                    f"({', '.join(MACS_INCLUDE)})")
 
 
-def _train_fixed(genotype: Any, name: str, bench: str, budget: str, seed: int, overrides: dict[str, Any], out: str,
-                 data_root: str | None, download: bool, device: str | None, progress: bool, as_json: bool) -> None:
-    from harness.run import Run, fixed_config
+def _train_fixed(cfg: RunSpec, out: str, data_root: str | None, download: bool, device: str | None,
+                 progress: bool, as_json: bool) -> None:
+    from harness.run import Run
 
     device = _check_device(device, here=True)
     try:
-        cfg = fixed_config(genotype, name, bench, budget, seed, **overrides)
         if not download:
-            data.check_available(benchmarks.get(bench).dataset, data_root)
+            data.check_available(benchmarks.get(cfg.bench).dataset, data_root)
     except (ValueError, data.DatasetMissing) as exc:
         raise HarnessError(str(exc)) from None
     out_dir = _writable(Path(out))

@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
-from harness.cli import HarnessError, _check_device, cli, method_options, rome_toggles, with_options
+from harness.cli import HarnessError, WithMethodOptions, _check_device, cli, method_options
 
 
-@cli.command("profile")
+@cli.command("profile", cls=WithMethodOptions)
 @click.option("--method", required=True, help="darts, gdas, pcdarts, rome-v1, rome-v2")
 @click.option("--bench", default="s0-c10", show_default=True, help="benchmark whose space is profiled")
 @click.option("--batch-size", default=64, show_default=True, type=int)
@@ -27,8 +27,7 @@ from harness.cli import HarnessError, _check_device, cli, method_options, rome_t
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--out", default=None, type=click.Path(file_okay=False),
-              help="also write DIR/profile_<method>[_M<partial>].json (read by `harness report --memory`)")
-@with_options(rome_toggles)
+              help="also write DIR/profile_<method>[_<option><value>...].json (read by `harness report --memory`)")
 def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers: int, image_size: int,
                 num_classes: int | None, steps: int, data_kind: str, data_root: str | None, device: str | None,
                 seed: int, as_json: bool, out: str | None, **toggles: Any) -> None:

@@ -37,9 +37,10 @@ def _next_epoch(path: Path) -> int | None:
 
 
 def _progress(run_dir: Path, config: dict[str, Any]) -> str:
-    proto = config.get("protocol", {})
-    for name, phase, total in ((EVAL_CHECKPOINT, "evaluation", proto.get("eval_epochs")),
-                               (CHECKPOINT, "search", proto.get("search_epochs"))):
+    proto = config.get("protocol") or {}  # results written before the run spec had sections
+    search, ev = config.get("search") or {}, config.get("eval") or {}
+    for name, phase, total in ((EVAL_CHECKPOINT, "evaluation", ev.get("epochs", proto.get("eval_epochs"))),
+                               (CHECKPOINT, "search", search.get("epochs", proto.get("search_epochs")))):
         path = run_dir / name
         if path.exists() or previous_checkpoint(path).exists():
             done = _next_epoch(path)

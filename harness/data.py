@@ -208,6 +208,7 @@ def load(
     *,
     download: bool = False,
     cutout: int = 0,
+    flip: bool = True,
     search_image_size: int | None = None,
     imagenet_search_fraction: float = 0.1,
     seed: int = 0,
@@ -228,7 +229,7 @@ def load(
     assert root is not None
     root = Path(root)
     if name in ("c10", "c100", "svhn"):
-        return _load_small(name, root, download, cutout, search_image_size)
+        return _load_small(name, root, download, cutout, search_image_size, flip)
     return _load_imagenet(root, search_image_size, imagenet_search_fraction, seed)
 
 
@@ -332,18 +333,19 @@ def _small_transforms(
 
 
 def _load_small(
-    name: str, root: Path, download: bool, cutout: int, search_image_size: int | None
+    name: str, root: Path, download: bool, cutout: int, search_image_size: int | None, flip: bool = True
 ) -> DataBundle:
     """CIFAR-10/100 and SVHN via torchvision; the training set is halved for search.
 
-    SVHN gets no horizontal flip: mirrored digits are not digits of the same class (a 2 or 5
-    mirrored is no longer a valid 2 or 5), so only the random crop is kept.
+    ``flip``: random horizontal flips, SVHN included, as R-DARTS (``src/utils.py``
+    ``_data_transforms_svhn``), whose protocol ROME follows for S1-S4; ``data.flip=false`` turns them off
+    (mirrored digits are not always digits of the same class).
     """
     from torchvision import datasets as D
 
     spec = DATASETS[name]
     s_size = search_image_size or spec.image_size
-    search_tf, train_tf, test_tf = _small_transforms(spec, name != "svhn", cutout, s_size)
+    search_tf, train_tf, test_tf = _small_transforms(spec, flip, cutout, s_size)
     base_train: Dataset
     if name == "svhn":
         base_train = D.SVHN(str(root / spec.folder), split="train", download=download)

@@ -74,6 +74,40 @@ def evaluate_accuracy(model: nn.Module, loader: Iterable, device: torch.device) 
     return 100.0 * correct / total
 
 
+def lr_factor(epoch: int, epochs: int, schedule: str, warmup: int) -> float:
+    """The lr of ``epoch`` as a fraction of the initial one.
+
+    ``linear`` follows PC-DARTS ``train_imagenet.py`` ``adjust_lr``: ``(E - 5 - e) / (E - 5)`` while more
+    than 5 epochs remain, then the smaller slope ``(E - e) / ((E - 5) * 5)``; a warm-up of ``w`` epochs
+    scales the first ones by ``(e + 1) / w`` (there: 5 epochs when the batch exceeds 256). ``cosine`` is
+    ``(1 + cos(pi e / E)) / 2`` (DARTS ``train.py``'s ``CosineAnnealingLR``), with the same warm-up.
+    """
+    tail = 5
+    if schedule == "linear":
+        if epochs <= tail:
+            factor = (epochs - epoch) / epochs
+        elif epochs - epoch > tail:
+            factor = (epochs - tail - epoch) / (epochs - tail)
+        else:
+            factor = (epochs - epoch) / ((epochs - tail) * tail)
+    elif schedule == "cosine":
+        factor = 0.5 * (1 + math.cos(math.pi * epoch / max(epochs, 1)))
+    else:
+        raise ValueError(f"unknown lr schedule '{schedule}'; valid: cosine, linear")
+    if epoch < warmup:
+        factor *= (epoch + 1) / warmup
+    return factor
+
+
+def lr_scheduler(optimizer: torch.optim.Optimizer, epochs: int, schedule: str = "cosine",
+                 warmup: int = 0) -> torch.optim.lr_scheduler.LRScheduler:
+    """Cosine to 0 without warm-up is torch's ``CosineAnnealingLR`` (as before); anything else a
+    ``LambdaLR`` of :func:`lr_factor`, stepped once per epoch."""
+    if schedule == "cosine" and warmup == 0:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1), eta_min=0.0)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(e, epochs, schedule, warmup))
+
+
 def train_and_test(
     model: nn.Module,
     train_loader: Iterable,
@@ -88,6 +122,8 @@ def train_and_test(
     drop_path_prob: float,
     device: torch.device,
     label_smoothing: float = 0.0,
+    lr_schedule: str = "cosine",
+    warmup_epochs: int = 0,
     progress: bool = False,
     on_epoch: EpochCallback | None = None,
     checkpoint: CheckpointCallback | None = None,
@@ -139,7 +175,7 @@ def train_and_test(
         raise ValueError(f"epochs must be >= 0, got {epochs}")
     model.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1), eta_min=0.0)
+    scheduler = lr_scheduler(optimizer, epochs, lr_schedule, warmup_epochs)
     criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
     train_loss = math.nan
     train_acc = math.nan

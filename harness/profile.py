@@ -32,7 +32,7 @@ import torch
 
 from harness import benchmarks, data
 from harness.results import write_json
-from methods.base import SearchHParams, build_method, method_class
+from methods.base import build_method, method_class, method_hparams, option_slug
 from spaces.registry import build_supernet
 
 
@@ -137,7 +137,7 @@ def profile_step(cfg: ProfileConfig, device: str | torch.device | None = None) -
     torch.manual_seed(cfg.seed)
     net = build_supernet(bench.space, c=cfg.channels, layers=cfg.layers, num_classes=num_classes,
                          **cls.supernet_kwargs(options)).to(dev)
-    hp = SearchHParams()
+    hp = method_hparams(cfg.method)
     method = build_method(cfg.method, net, hp, options)
     method.begin_epoch(hp.epochs // 2, hp.epochs)
     method.model.train()
@@ -187,17 +187,11 @@ def profile_step(cfg: ProfileConfig, device: str | torch.device | None = None) -
 
 
 def profile_filename(result: dict[str, Any]) -> str:
-    """``profile_<method>[_M<partial>].json``, plus ``_K<k>`` / ``_<toggle><0|1>`` for options that
-    differ from the method's defaults (so profiles of variants do not overwrite each other)."""
-    name = f"profile_{result['method']}"
-    options = result.get("options", {})
-    defaults = method_class(result["method"]).option_defaults
-    for key, value in sorted(options.items()):
-        if key == "partial":
-            name += f"_M{value}"
-        elif value != defaults.get(key):
-            name += f"_K{value}" if key == "k" else f"_{key}{int(value) if isinstance(value, bool) else value}"
-    return name + ".json"
+    """``profile_<method><slug>.json``: the run-id slug of the options that differ from the method's
+    defaults (``_k3_td0``), so profiles of variants do not overwrite each other."""
+    from harness.spec import slug
+
+    return slug(f"profile_{result['method']}{option_slug(result['method'], result.get('options') or {})}") + ".json"
 
 
 def write_profile(result: dict[str, Any], out_dir: Path) -> Path:

@@ -1,4 +1,4 @@
-"""One run: resolve -> search -> derive -> evaluate -> record (DESIGN.md "The flow of one run").
+"""One run: resolve -> search -> derive -> evaluate -> record (the spec is :mod:`harness.spec`).
 
 A run lives in ``<out>/<run_id>/``: ``result.json`` (written atomically), ``search.pt`` and
 ``eval.pt`` (the search and evaluation checkpoints, rewritten atomically after every epoch, each
@@ -29,7 +29,6 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +39,10 @@ from tqdm import tqdm
 
 import methods
 from harness import benchmarks, data
-from harness.benchmarks import Protocol
 from harness.evaluate import train_and_test
-from harness.results import RESULT, config_hash, environment, read_json, write_json
-from methods.base import SearchHParams, build_method, method_class
+from harness.results import RESULT, environment, read_json, write_json
+from harness.spec import FIXED, RunSpec, resolve
+from methods.base import build_method, method_class
 from spaces.evalnet import count_macs, count_params
 from spaces.registry import build_eval_network, build_supernet
 
@@ -54,69 +53,26 @@ CONFIG = "config.json"  # the resolved config, written when a run starts (``harn
 LOCK = ".lock"
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that decides a run's result (the device and paths do not)."""
-
-    method: str
-    bench: str
-    budget: str
-    seed: int
-    options: dict[str, Any] = field(default_factory=dict)
-    protocol: Protocol = field(default_factory=Protocol)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "options": self.options, "bench": self.bench, "budget": self.budget,
-                "seed": self.seed, "protocol": self.protocol.to_dict()}
-
-    @property
-    def hash(self) -> str:
-        return config_hash(self.to_dict())
-
-    @property
-    def run_id(self) -> str:
-        if self.method == FIXED:
-            return f"{self.bench}_{FIXED}-{self.options['genotype']}_{self.budget}_s{self.seed}_{self.hash[:8]}"
-        defaults = method_class(self.method).option_defaults
-        changed = "".join(f"_{k}{int(v) if isinstance(v, bool) else v}" for k, v in sorted(self.options.items())
-                          if defaults.get(k) != v)
-        return f"{self.bench}_{self.method}{changed}_{self.budget}_s{self.seed}_{self.hash[:8]}"
+RunConfig = RunSpec  # the old name
 
 
 def make_config(method: str, bench: str, budget: str = "smoke", seed: int = 0,
-                options: dict[str, Any] | None = None, **protocol_overrides: Any) -> RunConfig:
-    """Validate names and values and resolve the protocol; ``ValueError`` says what is valid."""
-    cls = method_class(method)
-    bench_id = benchmarks.expand(bench)
-    if len(bench_id) != 1:
-        raise ValueError(f"'{bench}' names {len(bench_id)} benchmarks; a run takes one")
-    proto = benchmarks.resolve_protocol(bench_id[0], budget, **protocol_overrides)
-    opts = dict(options or {})
-    if "k" in cls.option_defaults and opts.get("k") is None and proto.k is not None:
-        opts["k"] = proto.k
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    return RunConfig(method, bench_id[0], budget, seed, cls.resolve_options(opts), proto)
+                options: dict[str, Any] | None = None, *, preset: str = "default",
+                sets: dict[str, Any] | None = None, **flat: Any) -> RunSpec:
+    """:func:`harness.spec.resolve` with the old keywords: ``flat`` takes the old flat names
+    (``search_epochs=2``, ``k=3``); ``sets`` dotted ones. ``ValueError`` says what is valid."""
+    return resolve(method, bench, budget, seed, options=options, sets={**flat, **(sets or {})}, preset=preset)
 
 
-FIXED = "fixed"
-"""The ``method`` of a run that trains a given genotype instead of searching (``harness eval``)."""
-
-
-def fixed_config(genotype: Any, label: str, bench: str, budget: str = "paper", seed: int = 0,
-                 **protocol_overrides: Any) -> RunConfig:
+def fixed_config(genotype: Any, label: str, bench: str, budget: str = "paper", seed: int = 0, *,
+                 preset: str = "default", **sets: Any) -> RunSpec:
     """A run that evaluates ``genotype`` (named ``label``) at the benchmark's protocol, without search.
 
     The genotype itself is part of the config (and so of its hash): two files of one name differ.
     """
-    bench_id = benchmarks.expand(bench)
-    if len(bench_id) != 1:
-        raise ValueError(f"'{bench}' names {len(bench_id)} benchmarks; a run takes one")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
     label = Path(label).stem if Path(label).suffix else label
-    proto = benchmarks.resolve_protocol(bench_id[0], budget, **protocol_overrides)
-    return RunConfig(FIXED, bench_id[0], budget, seed, {"genotype": label, "cells": genotype.to_dict()}, proto)
+    return resolve(FIXED, bench, budget, seed, sets=sets, preset=preset,
+                   genotype={"label": label, "cells": genotype.to_dict()})
 
 
 def seed_everything(seed: int) -> None:
@@ -150,10 +106,6 @@ def _tupleize(x: Any) -> Any:
 
 def _cap(ds: Dataset, n: int | None) -> Dataset:
     return ds if n is None or n >= len(ds) else Subset(ds, range(n))
-
-
-def search_hparams(cfg: RunConfig) -> SearchHParams:
-    return SearchHParams(epochs=cfg.protocol.search_epochs)
 
 
 class Run:
@@ -242,11 +194,12 @@ class Run:
                 "status": "running", "config": cfg.to_dict(), "env": environment(self.device, cfg.to_dict())}
 
     def _execute(self) -> dict[str, Any]:
-        cfg, proto = self.cfg, self.cfg.protocol
+        cfg = self.cfg
         bench = benchmarks.get(cfg.bench)
         seed_everything(cfg.seed)
-        bundle = data.load(bench.dataset, self.data_root, download=self.download, cutout=proto.cutout,
-                           search_image_size=proto.search_image_size, seed=cfg.seed)
+        bundle = data.load(bench.dataset, self.data_root, download=self.download, cutout=cfg.data.cutout,
+                           flip=cfg.data.flip, search_image_size=cfg.search and cfg.search.image_size,
+                           seed=cfg.seed)
         t0 = time.time()
         genotype, history = self.search(bundle, bench.space)
         t1 = time.time()
@@ -259,22 +212,22 @@ class Run:
 
     # -- search ----------------------------------------------------------------------------------------
     def build_method(self, space: str, num_classes: int, in_channels: int) -> methods.SearchMethod:
-        cfg, proto = self.cfg, self.cfg.protocol
+        cfg, s = self.cfg, self.cfg.search
+        assert s is not None
         cls = method_class(cfg.method)
-        extra = {} if proto.search_stem == "cifar" else {"stem": proto.search_stem}
-        net = build_supernet(space, c=proto.search_channels, layers=proto.search_layers, num_classes=num_classes,
+        extra = {} if s.stem == "cifar" else {"stem": s.stem}
+        net = build_supernet(space, c=s.channels, layers=s.layers, num_classes=num_classes,
                              in_channels=in_channels, **extra, **cls.supernet_kwargs(cfg.options)).to(self.device)
-        return build_method(cfg.method, net, search_hparams(cfg), cfg.options)
+        return build_method(cfg.method, net, s, cfg.options)  # the search spec is the method's hyper-parameters
 
     def search(self, bundle: data.DataBundle, space: str) -> tuple[Any, list[dict[str, Any]]]:
-        cfg, proto = self.cfg, self.cfg.protocol
-        if cfg.method == FIXED:  # nothing to search: the genotype is given
+        cfg, s = self.cfg, self.cfg.search
+        if s is None:  # nothing to search: the genotype is given (harness eval)
             from spaces.genotype import from_dict
 
             return from_dict(cfg.options["cells"]), []
         method = self.build_method(space, bundle.num_classes, bundle.in_channels)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(method.w_opt, proto.search_epochs,
-                                                           eta_min=method.hp.w_lr_min)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(method.w_opt, s.epochs, eta_min=s.w_lr_min)
         history: list[dict[str, Any]] = []
         start = 0
         ckpt = self.dir / CHECKPOINT
@@ -285,17 +238,17 @@ class Run:
             history, start = state["history"], int(state["next_epoch"])
             set_rng_state(state["rng"])
             log.info("resumed search at epoch %d", start)
-        train = _cap(bundle.search_train, proto.search_subset)
-        val = _cap(bundle.search_val, proto.search_subset)
+        train = _cap(bundle.search_train, s.subset)
+        val = _cap(bundle.search_val, s.subset)
         with self._sigterm_stops():
-            bar = tqdm(range(start, proto.search_epochs), desc=f"search {cfg.run_id}", disable=not self.progress,
-                       initial=start, total=proto.search_epochs)
+            bar = tqdm(range(start, s.epochs), desc=f"search {cfg.run_id}", disable=not self.progress,
+                       initial=start, total=s.epochs)
             for epoch in bar:
                 method.model.train()
-                method.begin_epoch(epoch, proto.search_epochs)
+                method.begin_epoch(epoch, s.epochs)
                 order = cfg.seed * 100_003 + epoch  # data order depends only on seed and epoch
-                loaders = zip(data.make_loader(train, proto.search_batch, shuffle=True, seed=order),
-                              data.make_loader(val, proto.search_batch, shuffle=True, seed=order + 50_000),
+                loaders = zip(data.make_loader(train, s.batch, shuffle=True, seed=order),
+                              data.make_loader(val, s.batch, shuffle=True, seed=order + 50_000),
                               strict=False)
                 sums: dict[str, float] = {}
                 steps = 0
@@ -341,11 +294,11 @@ class Run:
 
     # -- evaluation ------------------------------------------------------------------------------------
     def evaluate(self, genotype: Any, bundle: data.DataBundle) -> dict[str, Any]:
-        proto, cfg = self.cfg.protocol, self.cfg
+        e, cfg = self.cfg.eval, self.cfg
         seed_everything(cfg.seed)
-        kwargs = dict(network=proto.eval_network, c=proto.eval_channels, layers=proto.eval_layers,
+        kwargs = dict(network=e.network, c=e.channels, layers=e.layers,
                       num_classes=bundle.num_classes, in_channels=bundle.in_channels)
-        net = build_eval_network(genotype, auxiliary=proto.aux_weight > 0, drop_path=proto.drop_path, **kwargs)
+        net = build_eval_network(genotype, auxiliary=e.aux_weight > 0, drop_path=e.drop_path, **kwargs)
         size = bundle.image_size
         macs = count_macs(net, (1, bundle.in_channels, size, size))
         params = count_params(net)
@@ -358,9 +311,8 @@ class Run:
             log.info("evaluation: %s", note)
         if tabulated is not None:
             return {**tabulated, "params": params, "macs": macs, "macs_include": macs_include, **noted}
-        train = data.make_loader(_cap(bundle.eval_train, proto.eval_subset), proto.eval_batch, shuffle=True,
-                                 seed=cfg.seed)
-        test = data.make_loader(bundle.test, max(proto.eval_batch, 256), shuffle=False, seed=cfg.seed)
+        train = data.make_loader(_cap(bundle.eval_train, e.subset), e.batch, shuffle=True, seed=cfg.seed)
+        test = data.make_loader(bundle.test, max(e.batch, 256), shuffle=False, seed=cfg.seed)
         ckpt = self.dir / EVAL_CHECKPOINT
         resume = load_checkpoint(ckpt)
         if resume is not None and resume.get("genotype") != genotype.to_dict():
@@ -386,11 +338,12 @@ class Run:
                                        "rerun to resume")
 
         with self._sigterm_stops():
-            stats = train_and_test(net.to(self.device), train, test, epochs=proto.eval_epochs, lr=proto.eval_lr,
-                                   momentum=proto.eval_momentum, weight_decay=proto.eval_weight_decay,
-                                   grad_clip=proto.eval_grad_clip, aux_weight=proto.aux_weight,
-                                   drop_path_prob=proto.drop_path, device=self.device,
-                                   label_smoothing=proto.label_smoothing, progress=self.progress,
+            stats = train_and_test(net.to(self.device), train, test, epochs=e.epochs, lr=e.lr,
+                                   momentum=e.momentum, weight_decay=e.weight_decay,
+                                   grad_clip=e.grad_clip, aux_weight=e.aux_weight,
+                                   drop_path_prob=e.drop_path, device=self.device,
+                                   label_smoothing=e.label_smoothing, lr_schedule=e.lr_schedule,
+                                   warmup_epochs=e.warmup_epochs, progress=self.progress,
                                    on_epoch=on_epoch, checkpoint=checkpoint, resume=resume)
         return {**stats, "params": params, "macs": macs, "macs_include": macs_include, **noted}
 

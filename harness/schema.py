@@ -38,7 +38,7 @@ RESULT_SCHEMA: dict[str, Any] = {
         "seed": {"type": "integer", "minimum": 0},
         "status": {"enum": ["complete", "failed"]},
         "reason": {"type": "string"},
-        "config": {"type": "object", "required": ["method", "options", "bench", "budget", "seed", "protocol"]},
+        "config": {"type": "object", "required": ["method", "options", "bench", "budget", "seed", "preset", "search", "eval", "data"]},
         "genotype": {"type": "object"},
         "search": {"type": "object", "required": ["history"],
                    "properties": {"history": {"type": "array", "items": HISTORY_ENTRY}}},

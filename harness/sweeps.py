@@ -14,6 +14,7 @@ from typing import Any
 
 from harness import benchmarks
 from harness.run import RunConfig, make_config
+from harness.spec import canonical
 
 #: Table 6 order: (TD, GA-theta, GA-alpha), TD off first, then GA-theta, then GA-alpha.
 ABLATION: list[tuple[bool, bool, bool]] = list(product((False, True), repeat=3))
@@ -62,14 +63,16 @@ def k_sweep_configs(bench: str, budget: str, seeds: Iterable[int], ks: Iterable[
     protocol override or option is replaced by each K of the sweep.
     """
     seeds, ks = list(seeds), list(ks)
-    overrides = {k: v for k, v in overrides.items() if k != "k"}
+    overrides = {canonical(k): v for k, v in overrides.items() if canonical(k) != "options.k"}
     opts = {k: v for k, v in (options or {}).items() if k != "k"}
     out = []
     for b in benchmarks.expand(bench):
-        base = benchmarks.resolve_protocol(b, budget, **overrides).search_epochs
+        probe = make_config(method, b, budget, 0, opts, **overrides).search
+        assert probe is not None
+        base = probe.epochs
         for k in ks:
             epochs = k_epochs(k, base)
-            out += [make_config(method, b, budget, s, {**opts, "k": k}, **{**overrides, "search_epochs": epochs})
+            out += [make_config(method, b, budget, s, {**opts, "k": k}, **{**overrides, "search.epochs": epochs})
                     for s in seeds]
     return out
 

@@ -9,7 +9,7 @@ data, epochs, learning-rate schedules, checkpoints and recording.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import Field, dataclass, field, fields
 from typing import Any, ClassVar
 
 import torch
@@ -22,9 +22,21 @@ from spaces.supernet import Selection
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
+CLIP_MODES = ("per_sample", "summed", "off")
+
+
 @dataclass(frozen=True)
 class SearchHParams:
-    """Search hyper-parameters (defaults: DARTS first order, REFERENCE.md section 2)."""
+    """Search hyper-parameters shared by every method (DARTS first order, ``cnn/train_search.py`` of
+    quark0/darts; tau 10 -> 0.1 as GDAS, Dong & Yang 2019, Sec. 4). A method's own values (ROME Sec. 4.1:
+    SGD lr 0.05; PC-DARTS: lr 0.1, Adam 6e-4, 15 warm-up epochs of 50) are its ``search_defaults``,
+    applied by the harness when it resolves a run spec (``harness.spec``).
+
+    ``clip_mode`` says where ``grad_clip`` applies to the weight gradient of a step with K samples:
+    ``per_sample`` clips each sample's gradient before Eq. 12 sums them (the sum stays a sum of K
+    bounded terms, so a K-sweep measures K), ``summed`` clips the sum (rescales Eq. 12 whenever it is
+    large), ``off`` never clips. With one sample the first two are the same.
+    """
 
     epochs: int = 50
     w_lr: float = 0.025
@@ -33,15 +45,34 @@ class SearchHParams:
     w_weight_decay: float = 3e-4
     w_nesterov: bool = False
     grad_clip: float = 5.0
+    clip_mode: str = "per_sample"
     a_lr: float = 3e-4
     a_betas: tuple[float, float] = (0.5, 0.999)
     a_weight_decay: float = 1e-3
     tau_max: float = 10.0
     tau_min: float = 0.1
+    arch_warmup: float = 0.0  # fraction of the epochs before the first architecture update
+    arch_first: bool | None = None  # None: the method's own order (``SearchMethod.arch_first``)
 
     @classmethod
     def field_names(cls) -> set[str]:
         return {f.name for f in fields(cls)}
+
+
+def option(default: Any, help: str, *, label: str | None = None,
+           check: Callable[[Any], str | None] | None = None, slug: bool = True) -> Any:
+    """One method option, declared once: the CLI flag (``--name``), run-id slug, report label and
+    profile file name all follow from it. ``check(value)`` returns what is wrong, or ``None``."""
+    return field(default=default, metadata={"help": help, "label": label, "check": check, "slug": slug})
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """A method without options."""
+
+
+def option_fields(options_type: type) -> list[Field]:
+    return list(fields(options_type))
 
 
 METHODS: dict[str, type[SearchMethod]] = {}
@@ -72,6 +103,54 @@ def build_method(name: str, supernet: nn.Module, hp: SearchHParams,
     return method_class(name)(supernet, hp, options)
 
 
+def method_hparams(name: str, **overrides: Any) -> SearchHParams:
+    """The shared search hyper-parameters with the method's own ``search_defaults`` (for code that
+    builds a method without a run spec: tests, ``harness profile``)."""
+    return SearchHParams(**{**method_class(name).search_defaults, **overrides})
+
+
+def changed_options(method: str, options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """The ``(name, value)`` options that differ from the method's defaults, sorted by name (an unknown
+    method: every option); only options that are part of the slug."""
+    try:
+        cls = method_class(method)
+    except ValueError:
+        return tuple(sorted((k, v) for k, v in options.items() if not isinstance(v, dict | list)))
+    declared = {f.name: f for f in option_fields(cls.Options)}
+    out = []
+    for key, value in sorted(options.items()):
+        f = declared.get(key)
+        if f is not None and (not f.metadata.get("slug", True) or f.default == value):
+            continue
+        if f is None and isinstance(value, dict | list):
+            continue
+        out.append((key, value))
+    return tuple(out)
+
+
+def _text(value: Any) -> str:
+    return str(int(value)) if isinstance(value, bool) else str(value)
+
+
+def option_slug(method: str, options: dict[str, Any]) -> str:
+    """``_k3_td0``: every changed option as ``_<name><value>`` (run ids, profile file names)."""
+    return "".join(f"_{k}{_text(v)}" for k, v in changed_options(method, options))
+
+
+def option_label(method: str, options: dict[str, Any]) -> str:
+    """``rome-v2 (K=2, TD off)``: the method and each changed option by its declared label."""
+    try:
+        declared = {f.name: f for f in option_fields(method_class(method).Options)}
+    except ValueError:
+        declared = {}
+    parts = []
+    for key, value in changed_options(method, options):
+        f = declared.get(key)
+        label = (f.metadata.get("label") if f is not None else None) or key
+        parts.append(f"{label} {'on' if value else 'off'}" if isinstance(value, bool) else f"{label}={value}")
+    return f"{method} ({', '.join(parts)})" if parts else method
+
+
 def tau_schedule(epoch: int, epochs: int, tau_max: float, tau_min: float) -> float:
     """GDAS's linear decay: ``tau = tau_max - (tau_max - tau_min) * epoch / (epochs - 1)``."""
     if epochs <= 1:
@@ -89,18 +168,26 @@ class SearchMethod:
     """
 
     name: ClassVar[str] = "?"
-    #: hyper-parameters this method sets differently from the budget's base ones
-    hparam_overrides: ClassVar[dict[str, Any]] = {}
-    #: method options (command-line toggles) and their defaults
+    #: search hyper-parameters (:class:`SearchHParams` fields) this method's paper sets differently
+    search_defaults: ClassVar[dict[str, Any]] = {}
+    #: the method's options: a frozen dataclass of :func:`option` fields, declared once
+    Options: ClassVar[type] = NoOptions
+    #: ``{name: default}`` of :attr:`Options` (derived)
     option_defaults: ClassVar[dict[str, Any]] = {}
     #: update the architecture before the weights in each iteration (DARTS, ROME) or after (GDAS)
     arch_first: ClassVar[bool] = True
     #: methods that sample topology never sample ``none`` (S3): the in-degree must stay 2
     allow_none: ClassVar[bool] = True
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.option_defaults = {f.name: f.default for f in option_fields(cls.Options)}
+
     def __init__(self, supernet: nn.Module, hp: SearchHParams, options: dict[str, Any] | None = None):
         self.options = self.resolve_options(options)
-        self.hp = replace(hp, **self.hparam_overrides)
+        self.hp = hp
+        if hp.arch_first is not None:
+            self.arch_first = hp.arch_first
         self.model = supernet
         self.shapes: dict[str, ChoiceShape] = supernet.shapes
         device = next(supernet.parameters()).device
@@ -124,6 +211,7 @@ class SearchMethod:
     @classmethod
     def resolve_options(cls, options: dict[str, Any] | None) -> dict[str, Any]:
         """Defaults overlaid with ``options``; unknown or ill-typed options raise ``ValueError``."""
+        declared = {f.name: f for f in option_fields(cls.Options)}
         out = dict(cls.option_defaults)
         for key, value in (options or {}).items():
             if value is None:
@@ -131,18 +219,22 @@ class SearchMethod:
             if key not in out:
                 valid = ", ".join(sorted(out)) or "none"
                 raise ValueError(f"method '{cls.name}' has no option '{key}' (its options: {valid})")
-            out[key] = type(out[key])(value)
-        cls.check_options(out)
+            out[key] = _coerce(key, value, type(declared[key].default))
+        for key, f in declared.items():
+            problem = f.metadata.get("check") and f.metadata["check"](out[key])
+            if problem:
+                raise ValueError(f"options.{key}={out[key]!r}: {problem}")
         return out
-
-    @classmethod
-    def check_options(cls, options: dict[str, Any]) -> None:
-        """Raise ``ValueError`` for an invalid option value."""
 
     @classmethod
     def supernet_kwargs(cls, options: dict[str, Any]) -> dict[str, Any]:
         """Extra arguments of the supernet this method needs (PC-DARTS: the partial ratio)."""
         return {}
+
+    @classmethod
+    def check_spec(cls, options: dict[str, Any], channels: int) -> str | None:
+        """What is wrong with these options for a supernet of ``channels`` channels, or ``None``."""
+        return None
 
     # -- parameters ------------------------------------------------------------------------------
     def init_beta(self, device: torch.device) -> dict[str, nn.Parameter]:
@@ -183,7 +275,8 @@ class SearchMethod:
         return self.model.genotype(self.selection())
 
     def arch_update_enabled(self) -> bool:
-        return True
+        """No architecture update in the first ``arch_warmup`` fraction of the epochs (PC-DARTS)."""
+        return self.epoch >= int(self.hp.arch_warmup * self.epochs)
 
     def step(self, train_batch: Batch, val_batch: Batch) -> dict[str, float]:
         """One iteration of Algorithm 1 (or its one-sample special case)."""
@@ -213,6 +306,9 @@ class SearchMethod:
         x, y = batch
         params = self.weight_parameters()
         self.w_opt.zero_grad(set_to_none=True)
+        clip = self.hp.grad_clip if self.hp.clip_mode != "off" else 0.0
+        per_sample = clip > 0 and self.hp.clip_mode == "per_sample" and self.k_weight > 1
+        total: list[torch.Tensor | None] = [None] * len(params)
         loss_sum, correct = 0.0, 0
         for _ in range(self.k_weight):
             with torch.no_grad():
@@ -220,10 +316,19 @@ class SearchMethod:
             logits = self.model(x, arch)
             loss = F.cross_entropy(logits, y)
             loss.backward(inputs=params)
+            if per_sample:  # clip this sample's gradient, then add it to the sum of Eq. 12
+                nn.utils.clip_grad_norm_(params, clip)
+                for i, p in enumerate(params):
+                    if p.grad is not None:
+                        total[i] = p.grad if total[i] is None else total[i] + p.grad
+                        p.grad = None
             loss_sum += loss.item()
             correct += int((logits.argmax(1) == y).sum())
-        if self.hp.grad_clip > 0:
-            nn.utils.clip_grad_norm_(params, self.hp.grad_clip)
+        if per_sample:
+            for p, g in zip(params, total, strict=True):
+                p.grad = g
+        elif clip > 0:
+            nn.utils.clip_grad_norm_(params, clip)
         self.w_opt.step()
         return {"train_loss": loss_sum / self.k_weight,
                 "train_acc": 100.0 * correct / (len(y) * self.k_weight)}
@@ -282,3 +387,17 @@ def node_edge_weights(beta: torch.Tensor, shape: ChoiceShape,
             idx = torch.tensor(edges, device=beta.device)
             out = out.index_copy(0, idx, normalize(beta[idx]))
     return out
+
+
+def _coerce(key: str, value: Any, kind: type) -> Any:
+    """``value`` as the option's type; bools accept 0/1 only, ints no fractions."""
+    ok = True
+    if kind is bool:
+        ok = isinstance(value, bool) or (isinstance(value, int) and value in (0, 1))
+    elif kind is int:
+        ok = not isinstance(value, bool) and isinstance(value, int | float) and float(value).is_integer()
+    elif kind is float:
+        ok = not isinstance(value, bool) and isinstance(value, int | float)
+    if not ok:
+        raise ValueError(f"options.{key}={value!r}: takes a {kind.__name__}")
+    return kind(value)

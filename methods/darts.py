@@ -11,12 +11,13 @@ weights; 2 is second-order ("unrolled") DARTS, the gradient taken through one vi
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
-from methods.base import Batch, SearchMethod, best_ops, node_edge_weights, register_method, select_top_edges
+from methods.base import Batch, SearchMethod, best_ops, node_edge_weights, option, register_method, select_top_edges
 from spaces.base import CellArch, Mixed
 from spaces.supernet import Selection
 
@@ -27,15 +28,14 @@ ORDERS = (1, 2)
 class DARTS(SearchMethod):
     """Mixed mode; derivation keeps per node the 2 edges whose best non-``none`` op weighs most."""
 
-    option_defaults = {"order": 1}
+    @dataclass(frozen=True)
+    class Options:
+        order: int = option(1, "DARTS: 1 first order (default), 2 second order (unrolled, DARTS Eq. 6-8)",
+                            label="order", check=lambda v: None if v in ORDERS else
+                            "DARTS order must be 1 (first order) or 2 (second order, unrolled); valid: 1, 2")
+
     #: second order: the finite-difference radius of Eq. 8, ``eps = hvp_radius / ||grad_w' L_val||`` (DARTS: 0.01)
     hvp_radius: ClassVar[float] = 0.01
-
-    @classmethod
-    def check_options(cls, options: dict[str, Any]) -> None:
-        if options["order"] not in ORDERS:
-            raise ValueError(f"DARTS order must be 1 (first order) or 2 (second order, unrolled), "
-                             f"got {options['order']}; valid: {', '.join(map(str, ORDERS))}")
 
     @property
     def order(self) -> int:

@@ -1,7 +1,8 @@
 """GDAS: one op per edge by hard straight-through Gumbel-softmax, every edge active (Dong & Yang, 2019).
 
 Per edge ``index = argmax(log softmax(alpha) + g)`` and the edge computes only
-``op[index](x) * hardwts[index]`` (REFERENCE.md section 3); tau decays linearly per epoch.
+``op[index](x) * hardwts[index]`` (GDAS Eq. 3-5; xautodl ``models/cell_searchs/search_model_gdas.py``);
+tau decays linearly per epoch.
 
 Where ops sit on nodes (NAS-Bench-1Shot1) every edge stays active and each node's inputs are weighted by
 a *soft* Gumbel-softmax of ``beta`` over its candidate edges, as nasbench-1shot1's GDAS does (hard

@@ -9,7 +9,7 @@
   GDAS, and with neither TD nor GA the method is GDAS. Options of one method, not copies of it.
 
 With TD, ``none`` is never sampled or derived (S3): a sampled edge must carry an op so that the
-in-degree stays 2 (REFERENCE.md section 5).
+in-degree stays 2 (ROME Sec. 3.3, Eq. 1).
 
 Where ops sit on nodes (NAS-Bench-1Shot1) a node keeps ``in_degree`` inputs (1, 2 or 3): v2 samples them
 with Gumbel-Top-k, v1 with Gumbel-Max over the node's k-subsets of inputs (pairs when k = 2, Eq. 4-6);
@@ -18,6 +18,7 @@ a node whose parents are fixed keeps them all. Each intermediate node runs its o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from itertools import combinations
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from methods.base import kept, register_method
+from methods.base import kept, option, register_method
 from methods.gdas import GDAS
 from methods.sampling import gumbel_max_pairs, gumbel_softmax_st, gumbel_topk, pairs, topk_pair_probability
 from spaces.base import CellArch, Sampled
@@ -35,19 +36,21 @@ from spaces.supernet import Selection
 class ROME(GDAS):
     version: int = 2
     arch_first = True  # Algorithm 1: architecture step (lines 3-7), then weight step (lines 8-12)
-    hparam_overrides = {"w_lr": 0.05}  # Sec. 4.1: SGD momentum 0.9, initial lr 0.05; Adam 3e-4
-    option_defaults = {"k": 7, "td": True, "ga_theta": True, "ga_alpha": True}
+    search_defaults = {"w_lr": 0.05}  # Sec. 4.1: SGD momentum 0.9, initial lr 0.05; Adam 3e-4
+
+    @dataclass(frozen=True)
+    class Options:
+        k: int = option(7, "samples K per update (Eq. 11-12)", label="K",
+                        check=lambda v: None if v >= 1 else "K must be a positive number of samples (>= 1)")
+        td: bool = option(True, "topology disentanglement (Sec. 3.3, Table 6)", label="TD")
+        ga_theta: bool = option(True, "gradient accumulation for the weights (Eq. 12, Table 6)", label="GA-theta")
+        ga_alpha: bool = option(True, "gradient accumulation for alpha/beta (Eq. 11, Table 6)", label="GA-alpha")
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         k = self.options["k"]
         self.k_arch = k if self.options["ga_alpha"] else 1
         self.k_weight = k if self.options["ga_theta"] else 1
-
-    @classmethod
-    def check_options(cls, options: dict[str, Any]) -> None:
-        if options["k"] < 1:
-            raise ValueError(f"K must be a positive number of samples, got {options['k']}")
 
     @property
     def allow_none(self) -> bool:  # type: ignore[override]

@@ -48,27 +48,10 @@ def _read_results(runs_dir: Path) -> tuple[list[tuple[Path, dict[str, Any]]], li
 
 def variant_label(method: str, options: dict[str, Any]) -> str:
     """``rome-v2``, ``rome-v2 (K=2)``, ``rome-v2 (TD off, GA-alpha off)``, ``pcdarts (M=2)``: the method and
-    every option that differs from the method's defaults."""
-    try:
-        from methods.base import method_class
+    every option that differs from the method's defaults, by the label each option declares."""
+    from methods.base import option_label
 
-        defaults = method_class(method).option_defaults
-    except ValueError:
-        defaults = {}
-    names = {"td": "TD", "ga_theta": "GA-theta", "ga_alpha": "GA-alpha"}
-    parts = []
-    for key, value in options.items():
-        if defaults.get(key) == value or isinstance(value, dict | list):  # e.g. a fixed run's cells
-            continue
-        if key == "k":
-            parts.append(f"K={value}")
-        elif key == "partial":
-            parts.append(f"M={value}")
-        elif isinstance(value, bool):
-            parts.append(f"{names.get(key, key)} {'on' if value else 'off'}")
-        else:
-            parts.append(f"{key}={value}")
-    return f"{method} ({', '.join(parts)})" if parts else method
+    return option_label(method, options)
 
 
 def _run_row(path: Path, r: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +73,8 @@ def _run_row(path: Path, r: dict[str, Any]) -> dict[str, Any]:
         "test_error": ev.get("test_error"), "params": ev.get("params"), "macs": ev.get("macs"),
         "parameterless_normal": last.get("parameterless_normal"),
         "skip_connect_normal": last.get("skip_connect_normal"),
-        "search_epochs": protocol.get("search_epochs", len(history) or None),
+        "search_epochs": ((r.get("config") or {}).get("search") or {}).get(
+            "epochs", protocol.get("search_epochs", len(history) or None)),
         "search_s": (r.get("timings") or {}).get("search_s"),
         "genotype": r.get("genotype"), "label": variant_label(r["method"], options), "path": str(path.parent),
     }

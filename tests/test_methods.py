@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 import methods  # noqa: F401  (registers every method)
-from methods.base import METHODS, SearchHParams, build_method, tau_schedule
+from methods.base import METHODS, SearchHParams, build_method, method_hparams, tau_schedule
 from methods.sampling import pairs
 from spaces.base import Mixed, Sampled
 from spaces.darts import EDGES, N_EDGES, NODE_EDGES, SPACES
@@ -90,7 +90,7 @@ def test_one_search_step(name: str) -> None:
 
 
 def test_pcdarts_warmup_freezes_architecture() -> None:
-    method = make("pcdarts", hp=SearchHParams(epochs=10))
+    method = make("pcdarts", hp=method_hparams("pcdarts", epochs=10))  # the method's search_defaults
     assert not method.arch_update_enabled()  # first 30 % of the epochs
     arch0 = clones(method.arch_parameters())
     stats = method.step(batch(1), batch(2))

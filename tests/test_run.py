@@ -120,7 +120,7 @@ def test_run_ids_differ_by_options_and_seed() -> None:
     (dict(budget="huge"), "valid: paper, smoke"),
     (dict(options={"k": 0}), "K must be"),
     (dict(method="gdas", options={"k": 3}), "has no option 'k'"),
-    (dict(search_epochs=0), "search_epochs must be >= 1"),
+    (dict(search_epochs=0), r"search.epochs=0: must be > 0"),
     (dict(seed=-1), "seed must be >= 0"),
 ])
 def test_make_config_rejects_bad_values(bad: dict, message: str) -> None:

@@ -1,0 +1,442 @@
+"""The resolved run spec: every number that decides a run, composed once, validated once, then read-only.
+
+Composition (each layer overrides the one before, by dotted name):
+
+1. the field defaults below (the CIFAR protocol of ROME Sec. 4.1 / DARTS ``cnn/train_search.py`` and
+   ``cnn/train.py``);
+2. the benchmark's paper protocol (``harness.benchmarks.BENCHMARKS``);
+3. the budget (``harness.benchmarks.BUDGETS``);
+4. the method's own search hyper-parameters (``search_defaults`` of its class) and the preset's rules
+   (``harness.benchmarks.PRESETS``: ``default`` or ``released``);
+5. the user's ``--set`` (dotted names, ``search.a_lr=6e-4``, or the old flat names, ``eval_epochs=2``)
+   and method options (``--k 3``).
+
+:func:`validate` then checks every field (type, range, finiteness, known names) and the rules between
+fields, before any folder is created or any data loaded; a bad value is one :class:`SpecError` naming
+the field, the value and what is valid. ``RunSpec.to_dict()`` is what ``result.json`` records as
+``config`` and what the config hash covers, so changing any number changes the run id.
+
+Plain frozen dataclasses and a small override parser rather than OmegaConf: the spec is four flat
+sections, the parser is 40 lines with its own tests, and the run id must hash exactly the values used.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from functools import cache
+from typing import Any
+
+from harness.results import config_hash
+from methods.base import CLIP_MODES, SearchHParams, method_class, option_slug
+
+SEED_LIMIT = 2**32  # numpy's seeds are 32-bit
+MEMORY_LIMIT_BYTES = 2**40  # a search activation estimate above 1 TiB is a typo, not a run
+STEMS = ("cifar", "imagenet")
+EVAL_NETWORKS = ("cifar", "imagenet", "nasbench101")
+LR_SCHEDULES = ("cosine", "linear")
+SECTIONS = ("search", "eval", "data")
+FIXED = "fixed"
+"""The ``method`` of a run that trains a given genotype instead of searching (``harness eval``)."""
+
+
+class SpecError(ValueError):
+    """A run spec that cannot run: one line naming the field, its value and what is valid."""
+
+
+@dataclass(frozen=True)
+class SearchSpec(SearchHParams):
+    """The search: supernet shape, data per step, and (inherited) the search hyper-parameters."""
+
+    layers: int = 8
+    channels: int = 16
+    batch: int = 64
+    subset: int | None = None  # cap on images per search split (None: all)
+    image_size: int | None = None  # None: the dataset's size
+    stem: str = "cifar"  # "imagenet": three stride-2 convs before the cells (direct ImageNet search)
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """Training the derived network from scratch (DARTS ``cnn/train.py``; ImageNet: ``train_imagenet.py``)."""
+
+    network: str = "cifar"  # cifar (NetworkCIFAR), imagenet (mobile setting), nasbench101
+    layers: int = 20
+    channels: int = 36
+    epochs: int = 600
+    batch: int = 96
+    lr: float = 0.025
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0  # 0: no clipping
+    aux_weight: float = 0.4  # 0: no auxiliary head
+    drop_path: float = 0.2
+    label_smoothing: float = 0.0
+    subset: int | None = None  # cap on training images (None: all)
+    lr_schedule: str = "cosine"  # cosine to 0, or linear to 0 (PC-DARTS ``train_imagenet.py``)
+    warmup_epochs: int = 0  # linear warm-up of the lr over the first epochs
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Augmentation of the training images (CIFAR, SVHN, ImageNet; the embedded digits ignore it)."""
+
+    cutout: int = 16  # 0: no cutout (evaluation training only)
+    flip: bool = True  # random horizontal flip (R-DARTS ``src/utils.py`` flips SVHN too)
+
+
+#: old flat ``--set`` names (and ``make_config`` keywords) -> dotted names
+ALIASES: dict[str, str] = {
+    "search_layers": "search.layers", "search_channels": "search.channels", "search_epochs": "search.epochs",
+    "search_batch": "search.batch", "search_subset": "search.subset", "search_image_size": "search.image_size",
+    "search_stem": "search.stem", "k": "options.k",
+    "eval_network": "eval.network", "eval_layers": "eval.layers", "eval_channels": "eval.channels",
+    "eval_epochs": "eval.epochs", "eval_batch": "eval.batch", "eval_lr": "eval.lr",
+    "eval_momentum": "eval.momentum", "eval_weight_decay": "eval.weight_decay",
+    "eval_grad_clip": "eval.grad_clip", "aux_weight": "eval.aux_weight", "drop_path": "eval.drop_path",
+    "label_smoothing": "eval.label_smoothing", "eval_subset": "eval.subset", "cutout": "data.cutout",
+}
+
+_SECTION_TYPES: dict[str, type] = {"search": SearchSpec, "eval": EvalSpec, "data": DataSpec}
+
+
+# -- constraints, one per field ------------------------------------------------------------------------
+def _positive(v: Any) -> str | None:
+    return None if v > 0 else "must be > 0"
+
+
+def _nonneg(v: Any) -> str | None:
+    return None if v >= 0 else "must be >= 0"
+
+
+def _unit(v: Any) -> str | None:
+    return None if 0 <= v <= 1 else "must be in [0, 1]"
+
+
+def _unit_open(v: Any) -> str | None:
+    return None if 0 <= v < 1 else "must be in [0, 1)"
+
+
+def _one_of(*valid: str):
+    return lambda v: None if v in valid else f"valid: {', '.join(valid)}"
+
+
+def _image(v: Any) -> str | None:
+    return None if v is None or v >= 8 else "must be >= 8 pixels (the supernet halves it twice), or none"
+
+
+def _betas(v: Any) -> str | None:
+    return None if len(v) == 2 and all(0 <= b < 1 for b in v) else "takes two numbers in [0, 1), e.g. 0.5,0.999"
+
+
+RULES: dict[str, Any] = {
+    "search.epochs": _positive, "search.w_lr": _positive, "search.w_lr_min": _nonneg,
+    "search.w_momentum": _unit_open, "search.w_weight_decay": _nonneg, "search.grad_clip": _nonneg,
+    "search.clip_mode": _one_of(*CLIP_MODES), "search.a_lr": _positive, "search.a_betas": _betas,
+    "search.a_weight_decay": _nonneg, "search.tau_max": _positive, "search.tau_min": _positive,
+    "search.arch_warmup": _unit_open, "search.layers": _positive, "search.channels": _positive,
+    "search.batch": _positive, "search.subset": _positive, "search.image_size": _image,
+    "search.stem": _one_of(*STEMS),
+    "eval.network": _one_of(*EVAL_NETWORKS), "eval.layers": _positive, "eval.channels": _positive,
+    "eval.epochs": _nonneg, "eval.batch": _positive, "eval.lr": _positive, "eval.momentum": _unit_open,
+    "eval.weight_decay": _nonneg, "eval.grad_clip": _nonneg, "eval.aux_weight": _nonneg,
+    "eval.drop_path": _unit_open, "eval.label_smoothing": _unit_open, "eval.subset": _positive,
+    "eval.lr_schedule": _one_of(*LR_SCHEDULES), "eval.warmup_epochs": _nonneg,
+    "data.cutout": _nonneg,
+}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that decides a run's result (the device and paths do not). ``search`` is ``None`` for a
+    run that trains a given ``genotype`` (``harness eval``): nothing is searched, so nothing of a search
+    is part of its record or hash."""
+
+    method: str
+    bench: str
+    budget: str
+    seed: int
+    options: dict[str, Any] = field(default_factory=dict)
+    search: SearchSpec | None = field(default_factory=SearchSpec)
+    eval: EvalSpec = field(default_factory=EvalSpec)
+    data: DataSpec = field(default_factory=DataSpec)
+    preset: str = "default"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "options": self.options, "bench": self.bench, "budget": self.budget,
+                "seed": self.seed, "preset": self.preset,
+                "search": None if self.search is None else _jsonable(asdict(self.search)),
+                "eval": asdict(self.eval), "data": asdict(self.data)}
+
+    @property
+    def hash(self) -> str:
+        return config_hash(self.to_dict())
+
+    @property
+    def run_id(self) -> str:
+        if self.search is None:
+            variant = f"-{slug(str(self.options.get('genotype', 'genotype')))}"
+        else:
+            variant = option_slug(self.method, self.options)
+        preset = "" if self.preset == "default" else f"_{slug(self.preset)}"
+        head = f"{slug(self.bench)}_{slug(self.method)}{variant}{preset}"
+        return f"{head}_{slug(self.budget)}_s{self.seed}_{self.hash[:8]}"
+
+    @property
+    def protocol(self) -> types.SimpleNamespace:
+        """The old flat view (``cfg.protocol.search_epochs``), read-only, for callers of the old names."""
+        flat = {}
+        for old, dotted in ALIASES.items():
+            flat[old] = self.get(dotted)
+        return types.SimpleNamespace(**flat)
+
+    def get(self, dotted: str) -> Any:
+        section, _, name = dotted.partition(".")
+        if section == "options":
+            return self.options.get(name)
+        part = getattr(self, section)
+        return None if part is None else getattr(part, name)
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of ``text`` (run ids, genotype labels, profile names): letters, digits and
+    ``.=-`` kept, anything else (``/``, spaces, ``..`` at the start) replaced, never empty."""
+    out = re.sub(r"[^A-Za-z0-9.=+-]", "-", text).lstrip(".")
+    return out or "-"
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+# -- parsing ----------------------------------------------------------------------------------------------
+@cache
+def _hints(section: str) -> dict[str, Any]:
+    return typing.get_type_hints(_SECTION_TYPES[section])
+
+
+def valid_keys(method: str | None = None) -> list[str]:
+    keys = [f"{s}.{f.name}" for s in SECTIONS for f in fields(_SECTION_TYPES[s])]
+    if method is not None and method != FIXED:
+        keys += [f"options.{k}" for k in method_class(method).option_defaults]
+    return keys
+
+
+def canonical(key: str) -> str:
+    key = key.strip()
+    return ALIASES.get(key.replace("-", "_"), key)
+
+
+def parse_value(key: str, text: Any, kind: Any) -> Any:
+    """``text`` as a value of type ``kind`` (int, float, bool, str, optional, tuple of floats)."""
+    if not isinstance(text, str):
+        return text
+    raw = text.strip()
+    args = typing.get_args(kind)
+    if type(None) in args:
+        if raw.lower() in ("none", "null"):
+            return None
+        kind = next(a for a in args if a is not type(None))
+    try:
+        if kind is bool:
+            low = raw.lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if typing.get_origin(kind) is tuple:
+            return tuple(float(x) for x in raw.strip("()[] ").split(","))
+        return raw
+    except ValueError:
+        name = "a bool (true/false)" if kind is bool else f"a {getattr(kind, '__name__', str(kind))}"
+        raise SpecError(f"{key}={text!r}: takes {name}") from None
+
+
+def parse_sets(items: Iterable[str]) -> dict[str, str]:
+    """``["search.a_lr=6e-4", "eval_epochs=2"]`` -> ``{dotted name: text}`` (types follow at resolve time)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise SpecError(f"bad --set '{item}': expected NAME=VALUE, e.g. search.a_lr=6e-4 or eval.epochs=20")
+        out[canonical(key)] = text
+    return out
+
+
+# -- composition ----------------------------------------------------------------------------------------
+def _apply(tree: dict[str, dict[str, Any]], key: str, value: Any, *, method: str | None, strict: bool) -> None:
+    """Set dotted ``key`` in ``tree``; an unknown key raises when ``strict`` (the user's), else a table's
+    ``options.k`` for a method without K is skipped."""
+    section, _, name = key.partition(".")
+    if section == "options":
+        if method is None or name not in tree["options"]:
+            if strict and (method is None or key != "options.k" or name in tree["options"]):
+                raise SpecError(f"unknown name '{key}'; valid: {', '.join(valid_keys(method))}")
+            return
+        tree["options"][name] = value
+        return
+    if section not in SECTIONS or tree.get(section) is None or name not in tree[section]:
+        raise SpecError(f"unknown name '{key}'; valid: {', '.join(valid_keys(method))}")
+    tree[section][name] = parse_value(key, value, _hints(section)[name])
+
+
+def resolve(method: str, bench: str, budget: str = "smoke", seed: int = 0, *,
+            options: Mapping[str, Any] | None = None, sets: Mapping[str, Any] | None = None,
+            preset: str = "default", genotype: Mapping[str, Any] | None = None) -> RunSpec:
+    """Compose, type-check and :func:`validate` one run spec (see the module docstring).
+
+    ``genotype`` (``{"label": ..., "cells": ...}``) makes a ``fixed`` run: nothing is searched.
+    ``sets`` maps dotted or flat names to values (strings are parsed by the field's type).
+    """
+    from harness import benchmarks
+
+    bench_ids = benchmarks.expand(bench)
+    if len(bench_ids) != 1:
+        raise SpecError(f"'{bench}' names {len(bench_ids)} benchmarks; a run takes one")
+    bench_id = bench_ids[0]
+    if budget not in benchmarks.BUDGETS:
+        raise SpecError(f"unknown budget '{budget}'; valid: {', '.join(benchmarks.BUDGETS)}")
+    if preset not in benchmarks.PRESETS:
+        raise SpecError(f"unknown preset '{preset}'; valid: {', '.join(benchmarks.PRESETS)}")
+    fixed = genotype is not None
+    cls = None if fixed else method_class(method)
+    tree: dict[str, Any] = {"search": None if fixed else asdict(SearchSpec()), "eval": asdict(EvalSpec()),
+                            "data": asdict(DataSpec()), "options": {} if fixed else dict(cls.option_defaults)}
+    name = None if fixed else method
+    layers: list[tuple[Mapping[str, Any], bool]] = [
+        (benchmarks.get(bench_id).paper, False), (benchmarks.BUDGETS[budget], False),
+        ({} if fixed else {f"search.{k}": v for k, v in cls.search_defaults.items()}, False),
+        *((rule.sets, False) for rule in benchmarks.PRESETS[preset]
+          if rule.matches(method, bench_id, budget)),
+    ]
+    for table, strict in layers:
+        for key, value in table.items():
+            if fixed and key.startswith(("search.", "options.")):
+                continue
+            _apply(tree, canonical(key), value, method=name, strict=strict)
+    for given, value in (sets or {}).items():
+        if value is None:
+            continue
+        key = canonical(given)
+        if fixed and key.startswith("search."):
+            continue  # nothing is searched; a budget-wide --set of search fields does not apply
+        if given.strip() == "k" and (cls is None or "k" not in cls.option_defaults):
+            continue  # the old flat ``k``: K where the method samples K (a sweep over GDAS and ROME)
+        _apply(tree, key, value, method=name, strict=True)
+    if fixed:
+        opts: dict[str, Any] = {"genotype": str(genotype["label"]), "cells": dict(genotype["cells"])}
+    else:
+        typed = {k: parse_value(f"options.{k}", v, type(cls.option_defaults[k])) for k, v in tree["options"].items()}
+        opts = cls.resolve_options({**typed, **{k: v for k, v in (options or {}).items() if v is not None}})
+    if not fixed and tree["search"]["arch_first"] is None:
+        tree["search"]["arch_first"] = cls.arch_first  # record the order used, not "the method's"
+    search = None if fixed else SearchSpec(**_floats("search", tree["search"]))
+    spec = RunSpec(FIXED if fixed else method, bench_id, budget, _seed(seed), opts, search,
+                   EvalSpec(**_floats("eval", tree["eval"])), DataSpec(**_floats("data", tree["data"])), preset)
+    validate(spec)
+    return spec
+
+
+def _floats(section: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Integers given for float fields become floats (``1`` and ``1.0`` must hash the same)."""
+    hints = _hints(section)
+    return {k: float(v) if hints[k] is float and isinstance(v, int) and not isinstance(v, bool) else v
+            for k, v in values.items()}
+
+
+def _seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise SpecError(f"seed={seed!r}: must be an integer with 0 <= seed < 2**32 (seed must be >= 0)")
+    return seed
+
+
+# -- validation ---------------------------------------------------------------------------------------------
+def _type_ok(value: Any, kind: Any) -> bool:
+    args = typing.get_args(kind)
+    if type(None) in args:
+        if value is None:
+            return True
+        kind = next(a for a in args if a is not type(None))
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if typing.get_origin(kind) is tuple:
+        return isinstance(value, tuple) and all(isinstance(v, int | float) and math.isfinite(v) for v in value)
+    return isinstance(value, kind)
+
+
+def validate(spec: RunSpec) -> None:
+    """Every field's type, finiteness and range, known names, and the rules between fields; raises
+    :class:`SpecError` with one line naming the field, its value and what is valid."""
+    _seed(spec.seed)
+    for section in SECTIONS:
+        part = getattr(spec, section)
+        if part is None:
+            continue
+        hints = _hints(section)
+        for f in fields(part):
+            key, value = f"{section}.{f.name}", getattr(part, f.name)
+            if not _type_ok(value, hints[f.name]):
+                what = "a finite number" if hints[f.name] is float else str(hints[f.name])
+                raise SpecError(f"{key}={value!r}: takes {what}")
+            rule = RULES.get(key)
+            problem = None if rule is None or (value is None and key != "search.image_size") else rule(value)
+            if problem:
+                raise SpecError(f"{key}={value!r}: {problem}")
+    s, e = spec.search, spec.eval
+    if e.warmup_epochs > e.epochs:
+        raise SpecError(f"eval.warmup_epochs={e.warmup_epochs}: must be <= eval.epochs ({e.epochs})")
+    if s is None:
+        return
+    if s.tau_min > s.tau_max:
+        raise SpecError(f"search.tau_min={s.tau_min}: must be <= search.tau_max ({s.tau_max})")
+    if s.w_lr_min > s.w_lr:
+        raise SpecError(f"search.w_lr_min={s.w_lr_min}: must be <= search.w_lr ({s.w_lr})")
+    if s.stem == "imagenet" and s.image_size is not None and s.image_size < 32:
+        raise SpecError(f"search.image_size={s.image_size}: the imagenet stem needs >= 32 pixels")
+    problem = method_class(spec.method).check_spec(spec.options, s.channels)
+    if problem:
+        raise SpecError(problem)
+    need = search_memory_estimate(spec, _image_size(spec.bench))
+    if need > MEMORY_LIMIT_BYTES:
+        raise SpecError(f"search.image_size={s.image_size}, search.batch={s.batch}, search.channels={s.channels}: "
+                        f"about {need / 2**40:.0f} TiB of activations; valid: shapes under 1 TiB")
+
+
+def _image_size(bench: str) -> int:
+    from harness import benchmarks, data
+
+    return data.DATASETS[benchmarks.get(bench).dataset].image_size
+
+
+def search_memory_estimate(spec: RunSpec, native_size: int = 32) -> float:
+    """A loose upper bound of a search step's activations: float32 maps of ``3 C`` channels for each of
+    14 edges x 8 ops of every cell, K samples (DARTS-sized; used only to refuse shapes no one means:
+    the paper's largest search, ROME K = 7 on CIFAR, is about 80 GB by this bound)."""
+    s = spec.search
+    assert s is not None
+    size = s.image_size or native_size
+    if s.stem == "imagenet":
+        size = max(1, size // 8)
+    k = int(spec.options.get("k", 1) or 1)
+    return 4.0 * s.batch * 3 * s.channels * size * size * s.layers * 14 * 8 * k
+
+
+def with_sets(spec: RunSpec, **sections: Mapping[str, Any]) -> RunSpec:
+    """``spec`` with some fields replaced (``search={"epochs": 3}``), validated again."""
+    parts = {name: replace(getattr(spec, name), **values) for name, values in sections.items()}
+    out = replace(spec, **parts)
+    validate(out)
+    return out
