@@ -37,9 +37,10 @@ from typing import Any
 import torch
 
 from harness import benchmarks
+from harness.published import published
 from harness.results import read_json, write_json
 from harness.run import RunConfig, make_config, run
-from methods.base import method_class
+from methods.base import changed_options
 
 BASELINES = Path(__file__).resolve().parent / "baselines"
 CHECK_BASELINE = BASELINES / "check.json"
@@ -295,8 +296,6 @@ def _published() -> dict[tuple[str, str, tuple[tuple[str, Any], ...]], Published
     Table 1 ('ROME' is ROME-v2, the default), the averaged rows of Tables 2-3 (those with a std), and
     Tables 5-6 (accuracy turned into error; K = 7 with every component on is Table 2's default row).
     """
-    from reports.data import published
-
     table: dict[tuple[str, str, tuple[tuple[str, Any], ...]], Published] = {}
     for r in published(1).dropna(subset=["method_id"]).itertuples():
         num = () if r.num_mean != r.num_mean else (r.num_mean, r.num_std)  # NaN: no count published
@@ -320,9 +319,7 @@ def _published() -> dict[tuple[str, str, tuple[tuple[str, Any], ...]], Published
 PUBLISHED = _published()
 
 
-def _changed_options(method: str, options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    defaults = method_class(method).option_defaults
-    return tuple(sorted((k, v) for k, v in options.items() if defaults.get(k) != v))
+_changed_options = changed_options
 
 
 def paper_results(folder: Path) -> list[dict[str, Any]]:

@@ -25,13 +25,13 @@ class HarnessError(click.ClickException):
     exit_code = 2
 
 
-def _ints(text: str, what: str = "integers") -> list[int]:
+def _ints(text: str, what: str = "values") -> list[int]:
     try:
         out = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise HarnessError(f"expected comma-separated {what}, got '{text}'") from None
+        raise HarnessError(f"expected comma-separated integers ({what}), got '{text}'") from None
     if not out:
-        raise HarnessError(f"expected comma-separated {what}, got '{text}'")
+        raise HarnessError(f"expected comma-separated integers ({what}), got '{text}'")
     return out
 
 

@@ -142,7 +142,7 @@ RULES: dict[str, Any] = {
     "search.batch": _positive, "search.subset": _positive, "search.image_size": _image,
     "search.stem": _one_of(*STEMS),
     "eval.network": _one_of(*EVAL_NETWORKS), "eval.layers": _positive, "eval.channels": _positive,
-    "eval.epochs": _nonneg, "eval.batch": _positive, "eval.lr": _positive, "eval.momentum": _unit_open,
+    "eval.epochs": _positive, "eval.batch": _positive, "eval.lr": _positive, "eval.momentum": _unit_open,
     "eval.weight_decay": _nonneg, "eval.grad_clip": _nonneg, "eval.aux_weight": _nonneg,
     "eval.drop_path": _unit_open, "eval.label_smoothing": _unit_open, "eval.subset": _positive,
     "eval.lr_schedule": _one_of(*LR_SCHEDULES), "eval.warmup_epochs": _nonneg,
@@ -204,8 +204,8 @@ class RunSpec:
 
 def slug(text: str) -> str:
     """A file-name-safe form of ``text`` (run ids, genotype labels, profile names): letters, digits and
-    ``.=-`` kept, anything else (``/``, spaces, ``..`` at the start) replaced, never empty."""
-    out = re.sub(r"[^A-Za-z0-9.=+-]", "-", text).lstrip(".")
+    ``._=+-`` kept, anything else (``/``, spaces, ``..`` at the start) replaced, never empty."""
+    out = re.sub(r"[^A-Za-z0-9._=+-]", "-", text).lstrip(".")
     return out or "-"
 
 
@@ -279,7 +279,7 @@ def _apply(tree: dict[str, dict[str, Any]], key: str, value: Any, *, method: str
     section, _, name = key.partition(".")
     if section == "options":
         if method is None or name not in tree["options"]:
-            if strict and (method is None or key != "options.k" or name in tree["options"]):
+            if strict:
                 raise SpecError(f"unknown name '{key}'; valid: {', '.join(valid_keys(method))}")
             return
         tree["options"][name] = value
@@ -299,7 +299,10 @@ def resolve(method: str, bench: str, budget: str = "smoke", seed: int = 0, *,
     """
     from harness import benchmarks
 
-    bench_ids = benchmarks.expand(bench)
+    try:
+        bench_ids = benchmarks.expand(bench)
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
     if len(bench_ids) != 1:
         raise SpecError(f"'{bench}' names {len(bench_ids)} benchmarks; a run takes one")
     bench_id = bench_ids[0]
@@ -308,7 +311,10 @@ def resolve(method: str, bench: str, budget: str = "smoke", seed: int = 0, *,
     if preset not in benchmarks.PRESETS:
         raise SpecError(f"unknown preset '{preset}'; valid: {', '.join(benchmarks.PRESETS)}")
     fixed = genotype is not None
-    cls = None if fixed else method_class(method)
+    try:
+        cls = None if fixed else method_class(method)
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
     tree: dict[str, Any] = {"search": None if fixed else asdict(SearchSpec()), "eval": asdict(EvalSpec()),
                             "data": asdict(DataSpec()), "options": {} if fixed else dict(cls.option_defaults)}
     name = None if fixed else method
@@ -336,7 +342,12 @@ def resolve(method: str, bench: str, budget: str = "smoke", seed: int = 0, *,
         opts: dict[str, Any] = {"genotype": str(genotype["label"]), "cells": dict(genotype["cells"])}
     else:
         typed = {k: parse_value(f"options.{k}", v, type(cls.option_defaults[k])) for k, v in tree["options"].items()}
-        opts = cls.resolve_options({**typed, **{k: v for k, v in (options or {}).items() if v is not None}})
+        try:
+            opts = cls.resolve_options({**typed, **{k: v for k, v in (options or {}).items() if v is not None}})
+        except SpecError:
+            raise
+        except ValueError as exc:  # the method's own check of an option
+            raise SpecError(str(exc)) from None
     if not fixed and tree["search"]["arch_first"] is None:
         tree["search"]["arch_first"] = cls.arch_first  # record the order used, not "the method's"
     search = None if fixed else SearchSpec(**_floats("search", tree["search"]))

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-PUBLISHED = Path(__file__).resolve().parent / "published"
+from harness.published import PUBLISHED, published  # noqa: F401  (re-exported for reports)
 
 #: method options flattened into columns (absent for a method: NaN)
 OPTION_COLUMNS = ("k", "td", "ga_theta", "ga_alpha", "partial")
@@ -136,14 +136,3 @@ def load_profiles(folder: str | Path) -> pd.DataFrame:
     return df
 
 
-def published(table: int) -> pd.DataFrame:
-    """The paper's Table ``table`` (1-7) as published (``reports/published/table<N>.csv``)."""
-    path = PUBLISHED / f"table{table}.csv"
-    if not path.exists():
-        raise ValueError(f"no published numbers for Table {table}; have: "
-                         + ", ".join(p.stem for p in sorted(PUBLISHED.glob("table*.csv"))))
-    df = pd.read_csv(path)
-    for col in ("td", "ga_theta", "ga_alpha", "single_path"):
-        if col in df:
-            df[col] = df[col].astype(bool)
-    return df

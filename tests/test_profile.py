@@ -72,8 +72,9 @@ def test_partial_channels_shrink_parameters(profiles: tuple[dict[str, dict], Pat
 def test_out_writes_one_file_per_profile(profiles: tuple[dict[str, dict], Path]) -> None:
     results, out = profiles
     names = sorted(p.name for p in out.glob("profile_*.json"))
-    assert names == sorted(["profile_darts.json", "profile_gdas.json", "profile_pcdarts_M2.json",
-                            "profile_pcdarts_M4.json", "profile_rome-v1_K2.json", "profile_rome-v2_K2.json"])
+    # the run-id slug of the changed options (PC-DARTS's default M = 4 is not named)
+    assert names == sorted(["profile_darts.json", "profile_gdas.json", "profile_pcdarts_partial2.json",
+                            "profile_pcdarts.json", "profile_rome-v1_k2.json", "profile_rome-v2_k2.json"])
     written = json.loads((out / "profile_gdas.json").read_text())
     assert written["saved_bytes"] == results["gdas"]["saved_bytes"]
 
@@ -83,7 +84,7 @@ def test_filename_names_the_variant() -> None:
                                                               "ga_alpha": True}}) == "profile_rome-v2.json"
     assert profile_filename({"method": "rome-v2", "options": {"k": 7, "td": False, "ga_theta": True,
                                                               "ga_alpha": True}}) == "profile_rome-v2_td0.json"
-    assert profile_filename({"method": "pcdarts", "options": {"partial": 4}}) == "profile_pcdarts_M4.json"
+    assert profile_filename({"method": "pcdarts", "options": {"partial": 2}}) == "profile_pcdarts_partial2.json"
 
 
 def test_counter_counts_a_storage_once_and_splits_graphs_at_backward() -> None:
