@@ -24,7 +24,6 @@ import fcntl
 import logging
 import math
 import os
-import random
 import signal
 import time
 from collections.abc import Iterator
@@ -32,19 +31,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch.utils.data import Dataset, Subset
-from tqdm import tqdm
 
-import methods
 from harness import benchmarks, data
 from harness.evaluate import train_and_test
 from harness.results import RESULT, environment, read_json, write_json
+from harness.rng import rng_state, seed_everything, set_rng_state
+from harness.search import cap, search_loop
 from harness.spec import FIXED, RunSpec, resolve
-from methods.base import build_method, method_class
 from spaces.evalnet import count_macs, count_params
-from spaces.registry import build_eval_network, build_supernet
+from spaces.registry import build_eval_network
 
 log = logging.getLogger("harness")
 CHECKPOINT = "search.pt"
@@ -73,39 +69,6 @@ def fixed_config(genotype: Any, label: str, bench: str, budget: str = "paper", s
     label = Path(label).stem if Path(label).suffix else label
     return resolve(FIXED, bench, budget, seed, sets=sets, preset=preset,
                    genotype={"label": label, "cells": genotype.to_dict()})
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def rng_state() -> dict[str, Any]:
-    """Every RNG state as plain containers and tensors (loadable with ``weights_only=True``)."""
-    state = np.random.get_state()
-    out = {"torch": torch.get_rng_state(), "numpy": [state[0], torch.from_numpy(state[1].copy()), *state[2:]],
-           "python": random.getstate()}
-    if torch.cuda.is_available():
-        out["cuda"] = torch.cuda.get_rng_state_all()
-    return out
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    name, keys, *rest = state["numpy"]
-    np.random.set_state((name, keys.numpy(), *rest))
-    random.setstate(_tupleize(state["python"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _tupleize(x: Any) -> Any:
-    return tuple(_tupleize(i) for i in x) if isinstance(x, list | tuple) else x
-
-
-def _cap(ds: Dataset, n: int | None) -> Dataset:
-    return ds if n is None or n >= len(ds) else Subset(ds, range(n))
 
 
 class Run:
@@ -211,71 +174,27 @@ class Run:
         return result
 
     # -- search ----------------------------------------------------------------------------------------
-    def build_method(self, space: str, num_classes: int, in_channels: int) -> methods.SearchMethod:
-        cfg, s = self.cfg, self.cfg.search
-        assert s is not None
-        cls = method_class(cfg.method)
-        extra = {} if s.stem == "cifar" else {"stem": s.stem}
-        net = build_supernet(space, c=s.channels, layers=s.layers, num_classes=num_classes,
-                             in_channels=in_channels, **extra, **cls.supernet_kwargs(cfg.options)).to(self.device)
-        return build_method(cfg.method, net, s, cfg.options)  # the search spec is the method's hyper-parameters
-
     def search(self, bundle: data.DataBundle, space: str) -> tuple[Any, list[dict[str, Any]]]:
-        cfg, s = self.cfg, self.cfg.search
-        if s is None:  # nothing to search: the genotype is given (harness eval)
+        """The search of :mod:`harness.search`, resumed from and checkpointed to ``search.pt``."""
+        cfg = self.cfg
+        if cfg.search is None:  # nothing to search: the genotype is given (harness eval)
             from spaces.genotype import from_dict
 
             return from_dict(cfg.options["cells"]), []
-        method = self.build_method(space, bundle.num_classes, bundle.in_channels)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(method.w_opt, s.epochs, eta_min=s.w_lr_min)
-        history: list[dict[str, Any]] = []
-        start = 0
         ckpt = self.dir / CHECKPOINT
+
+        def save(state: dict[str, Any]) -> None:
+            save_checkpoint(ckpt, {**state, "rng": rng_state()})
+            if self._stop:
+                raise InterruptedError(f"stopped by SIGTERM after epoch {state['next_epoch'] - 1}; rerun to resume")
+
         state = load_checkpoint(ckpt)
         if state is not None:
-            method.load_state_dict(state["method"])
-            sched.load_state_dict(state["scheduler"])
-            history, start = state["history"], int(state["next_epoch"])
-            set_rng_state(state["rng"])
-            log.info("resumed search at epoch %d", start)
-        train = _cap(bundle.search_train, s.subset)
-        val = _cap(bundle.search_val, s.subset)
+            log.info("resumed search at epoch %d", int(state["next_epoch"]))
         with self._sigterm_stops():
-            bar = tqdm(range(start, s.epochs), desc=f"search {cfg.run_id}", disable=not self.progress,
-                       initial=start, total=s.epochs)
-            for epoch in bar:
-                method.model.train()
-                method.begin_epoch(epoch, s.epochs)
-                order = cfg.seed * 100_003 + epoch  # data order depends only on seed and epoch
-                loaders = zip(data.make_loader(train, s.batch, shuffle=True, seed=order),
-                              data.make_loader(val, s.batch, shuffle=True, seed=order + 50_000),
-                              strict=False)
-                sums: dict[str, float] = {}
-                steps = 0
-                t0 = time.time()
-                for (xt, yt), (xv, yv) in loaders:
-                    stats = method.step((xt.to(self.device), yt.to(self.device)),
-                                        (xv.to(self.device), yv.to(self.device)))
-                    if not all(math.isfinite(v) for v in stats.values()):
-                        raise FloatingPointError(f"search diverged at epoch {epoch}: {stats}")
-                    for k, v in stats.items():
-                        sums[k] = sums.get(k, 0.0) + v
-                    steps += 1
-                sched.step()
-                genotype = method.genotype()
-                entry = {"epoch": epoch, "tau": method.tau, "lr": sched.get_last_lr()[0], "steps": steps,
-                         **{k: v / max(steps, 1) for k, v in sums.items()},
-                         "skip_connect_normal": genotype.skip_normal(),
-                         "parameterless_normal": genotype.parameterless_normal(),
-                         "genotype": genotype.to_dict(), "seconds": time.time() - t0}
-                history.append(entry)
-                log.info("epoch %d %s", epoch, {k: v for k, v in entry.items() if k != "genotype"})
-                bar.set_postfix(skip=entry["skip_connect_normal"], loss=f"{entry.get('train_loss', 0):.3f}")
-                save_checkpoint(ckpt, {"method": method.state_dict(), "scheduler": sched.state_dict(),
-                                       "history": history, "next_epoch": epoch + 1, "rng": rng_state()})
-                if self._stop:
-                    raise InterruptedError(f"stopped by SIGTERM after epoch {epoch}; rerun to resume")
-        return method.genotype(), history
+            return search_loop(cfg, bundle, space, self.device, resume=state, save=save, progress=self.progress,
+                               on_epoch=lambda entry: log.info("epoch %d %s", entry["epoch"], {
+                                   k: v for k, v in entry.items() if k != "genotype"}))
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         self._stop = True  # finish the epoch, checkpoint, then stop
@@ -311,7 +230,7 @@ class Run:
             log.info("evaluation: %s", note)
         if tabulated is not None:
             return {**tabulated, "params": params, "macs": macs, "macs_include": macs_include, **noted}
-        train = data.make_loader(_cap(bundle.eval_train, e.subset), e.batch, shuffle=True, seed=cfg.seed)
+        train = data.make_loader(cap(bundle.eval_train, e.subset), e.batch, shuffle=True, seed=cfg.seed)
         test = data.make_loader(bundle.test, max(e.batch, 256), shuffle=False, seed=cfg.seed)
         ckpt = self.dir / EVAL_CHECKPOINT
         resume = load_checkpoint(ckpt)

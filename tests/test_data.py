@@ -276,8 +276,11 @@ def test_svhn_from_files(tmp_path: Path, skip_md5: None) -> None:
     assert b.test[4][1] == 5 and b.eval_train[9][1] == 0  # raw label 10 is digit 0
     assert b.num_classes == 10
     assert _zero_box(b.eval_train[0][0]) is not None
-    # no horizontal flip for SVHN (crop only)
+    # SVHN flips as R-DARTS does (src/utils.py), unless data.flip is off (crop only)
     names = [type(t).__name__ for t in b.search_train.dataset.transform.transforms]
+    assert "RandomHorizontalFlip" in names and "RandomCrop" in names
+    unflipped = hd.load("svhn", tmp_path, cutout=8, flip=False)
+    names = [type(t).__name__ for t in unflipped.search_train.dataset.transform.transforms]
     assert "RandomHorizontalFlip" not in names and "RandomCrop" in names
 
 

@@ -82,8 +82,8 @@ def check_nb101_form(d: dict, space: str) -> None:
 def test_benchmarks_resolve(bench_id: str) -> None:
     bench = benchmarks.get(bench_id)
     assert bench.space in SUPERNETS and bench.space in PARENTS
-    p = bench.paper  # nasbench-1shot1's search protocol
-    assert (p.search_batch, p.search_epochs, p.search_channels, p.search_layers) == (96, 50, 16, 9)
+    p = make_config("gdas", bench_id, "paper", 0).search  # nasbench-1shot1's search protocol
+    assert (p.batch, p.epochs, p.channels, p.layers) == (96, 50, 16, 9)
     assert benchmarks.expand("nasbench") == [f"{s}-c10" for s in NB_SPACES]
     assert benchmarks.get(bench_id.replace("-", "-orig-", 1)).space == f"{bench.space}-orig"
 

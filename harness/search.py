@@ -1,0 +1,105 @@
+"""The search loop: epochs of bi-level steps on the two search splits (ROME Alg. 1; DARTS
+``cnn/train_search.py``), knowing nothing of files; :class:`harness.run.Run` gives it the state to resume
+from and a ``save`` callback that writes the checkpoint after each epoch.
+
+Hooks for what an epoch reports: ``on_epoch(entry)`` sees each history entry (loss, accuracy, tau, lr,
+the derived genotype) before it is saved; :func:`epoch_entry` builds it, so a logger of more per-epoch
+data (e.g. architecture weights) extends one function.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset, Subset
+from tqdm import tqdm
+
+from harness import data
+from harness.rng import set_rng_state
+from harness.spec import RunSpec
+from methods.base import SearchMethod, build_method, method_class
+from spaces.registry import build_supernet
+
+EpochHook = Callable[[dict[str, Any]], None]
+
+
+def cap(ds: Dataset, n: int | None) -> Dataset:
+    """The first ``n`` items of ``ds`` (all when ``n`` is ``None``)."""
+    return ds if n is None or n >= len(ds) else Subset(ds, range(n))
+
+
+def build_search_method(spec: RunSpec, space: str, num_classes: int, in_channels: int,
+                        device: torch.device) -> SearchMethod:
+    """The supernet of ``spec.search`` and the method on it; the search spec is the method's hyper-parameters."""
+    s = spec.search
+    assert s is not None
+    cls = method_class(spec.method)
+    extra = {} if s.stem == "cifar" else {"stem": s.stem}
+    net = build_supernet(space, c=s.channels, layers=s.layers, num_classes=num_classes, in_channels=in_channels,
+                         **extra, **cls.supernet_kwargs(spec.options)).to(device)
+    return build_method(spec.method, net, s, spec.options)
+
+
+def epoch_entry(method: SearchMethod, epoch: int, lr: float, steps: int, sums: dict[str, float],
+                seconds: float) -> dict[str, Any]:
+    """One epoch of ``result.json``'s search history."""
+    genotype = method.genotype()
+    return {"epoch": epoch, "tau": method.tau, "lr": lr, "steps": steps,
+            **{k: v / max(steps, 1) for k, v in sums.items()},
+            "skip_connect_normal": genotype.skip_normal(), "parameterless_normal": genotype.parameterless_normal(),
+            "genotype": genotype.to_dict(), "seconds": seconds}
+
+
+def search_loop(spec: RunSpec, bundle: data.DataBundle, space: str, device: torch.device, *,
+                resume: dict[str, Any] | None = None, save: Callable[[dict[str, Any]], None] | None = None,
+                progress: bool = False, on_epoch: EpochHook | None = None) -> tuple[Any, list[dict[str, Any]]]:
+    """Search ``spec.search.epochs`` epochs (from ``resume``'s next epoch); returns the derived genotype
+    and the history. The weight lr follows a cosine schedule from ``w_lr`` to ``w_lr_min`` (DARTS).
+
+    The data order of an epoch depends only on the seed and the epoch, so a resumed search sees the
+    same batches as an uninterrupted one.
+    """
+    s = spec.search
+    assert s is not None
+    method = build_search_method(spec, space, bundle.num_classes, bundle.in_channels, device)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(method.w_opt, s.epochs, eta_min=s.w_lr_min)
+    history: list[dict[str, Any]] = []
+    start = 0
+    if resume is not None:
+        method.load_state_dict(resume["method"])
+        sched.load_state_dict(resume["scheduler"])
+        history, start = resume["history"], int(resume["next_epoch"])
+        set_rng_state(resume["rng"])  # after building: the state of an uninterrupted run at this epoch
+    train, val = cap(bundle.search_train, s.subset), cap(bundle.search_val, s.subset)
+    bar = tqdm(range(start, s.epochs), desc=f"search {spec.run_id}", disable=not progress, initial=start,
+               total=s.epochs)
+    for epoch in bar:
+        method.model.train()
+        method.begin_epoch(epoch, s.epochs)
+        order = spec.seed * 100_003 + epoch
+        loaders = zip(data.make_loader(train, s.batch, shuffle=True, seed=order),
+                      data.make_loader(val, s.batch, shuffle=True, seed=order + 50_000), strict=False)
+        sums: dict[str, float] = {}
+        steps = 0
+        t0 = time.time()
+        for (xt, yt), (xv, yv) in loaders:
+            stats = method.step((xt.to(device), yt.to(device)), (xv.to(device), yv.to(device)))
+            if not all(math.isfinite(v) for v in stats.values()):
+                raise FloatingPointError(f"search diverged at epoch {epoch}: {stats}")
+            for k, v in stats.items():
+                sums[k] = sums.get(k, 0.0) + v
+            steps += 1
+        sched.step()
+        entry = epoch_entry(method, epoch, sched.get_last_lr()[0], steps, sums, time.time() - t0)
+        history.append(entry)
+        if on_epoch is not None:
+            on_epoch(entry)
+        bar.set_postfix(skip=entry["skip_connect_normal"], loss=f"{entry.get('train_loss', 0):.3f}")
+        if save is not None:
+            save({"method": method.state_dict(), "scheduler": sched.state_dict(), "history": history,
+                  "next_epoch": epoch + 1})
+    return method.genotype(), history
