@@ -130,10 +130,10 @@ PRESETS: dict[str, list[PresetRule]] = {
                    source="D-X-Y/AutoDL-Projects configs/search-opts/GDAS-NASNet-CIFAR.config"),
         PresetRule({"search.epochs": 250, "search.batch": 256}, ("gdas",), ("s0-c10", "s0-c100"), ("paper",),
                    source="D-X-Y/AutoDL-Projects configs/search-opts/GDAS-NASNet-CIFAR.config"),
-        # GDAS on NAS-Bench-1Shot1: nasbench-1shot1 optimizers/gdas/train_search.py (tau 10 -> 1, the
+        # GDAS on NAS-Bench-1Shot1: nasbench-1shot1 optimizers/gdas/ (its search script; tau 10 -> 1, the
         # architecture step before the weight step)
         PresetRule({"search.tau_max": 10.0, "search.tau_min": 1.0, "search.arch_first": True}, ("gdas",),
-                   ("nb1s*",), source="automl/nasbench-1shot1 optimizers/gdas/train_search.py"),
+                   ("nb1s*",), source="automl/nasbench-1shot1 optimizers/gdas/ (search script, architect.py)"),
         # ImageNet evaluation: PC-DARTS train_imagenet.py (linear decay; 5 warm-up epochs when batch > 256)
         PresetRule({"eval.lr_schedule": "linear"}, None, ("*-imagenet",),
                    source="yuhuixu1993/PC-DARTS train_imagenet.py"),

@@ -1,4 +1,4 @@
-"""Executors: how many independent runs are carried out (DESIGN.md "Scale-out").
+"""Executors: how many independent runs are carried out (submitit for local processes and Slurm arrays).
 
 * ``local`` with one worker: one run after another in this process.
 * ``local`` with ``workers=N``: up to N runs at once, each a process of submitit's local executor
