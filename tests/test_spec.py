@@ -286,3 +286,10 @@ def test_scheduler_steps_the_factor_and_default_stays_cosine_annealing() -> None
         sched.step()
     assert seen == pytest.approx([lr_factor(e, 10, "linear", 2) for e in range(10)])
     assert seen[0] < seen[1] and seen[2] > seen[5]
+
+
+def test_each_released_rule_names_its_source_and_the_readme_documents_it() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for rule in benchmarks.PRESETS["released"]:
+        repo, path = rule.source.split()[:2]
+        assert "/" in repo and path in readme, rule.source
