@@ -25,8 +25,10 @@ def seed_list(seed: int | None, seeds: str | None) -> list[int]:
     """The seeds of ``--seed`` or ``--seeds`` (default ``[0]``), each in ``0..2**32-1``."""
     out = int_list(seeds, "--seeds") if seeds is not None else [0 if seed is None else seed]
     for s in out:
-        if not 0 <= s <= MAX_SEED:
-            raise ValueError(f"seed must be in 0..{MAX_SEED} (numpy's seed range), got {s}")
+        if s < 0:
+            raise ValueError(f"seed must be >= 0, got {s}")
+        if s > MAX_SEED:
+            raise ValueError(f"seed must be <= {MAX_SEED} (numpy's seed range), got {s}")
     return out
 
 
