@@ -65,7 +65,7 @@ def _progress(run_dir: Path, config: dict[str, Any]) -> str:
 
 def run_status(run_dir: Path) -> dict[str, Any] | None:
     """The status of one run directory, or ``None`` if the folder is not a run."""
-    if not any((run_dir / m).exists() for m in _MARKERS):
+    if not any((run_dir / m).exists() or (run_dir / m).is_symlink() for m in _MARKERS):
         return None
     row: dict[str, Any] = {"run_id": run_dir.name, "dir": str(run_dir)}
     result: dict[str, Any] = {}

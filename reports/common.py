@@ -74,7 +74,7 @@ def budget_note(budgets: list[str] | set[str]) -> str | None:
     other = sorted(b for b in budgets if b != PAPER_BUDGET)
     if not other:
         return None
-    names = ", ".join(f"'{b}'" for b in other)
+    names = ", ".join(f"'{md(b)}'" for b in other)
     return (f"**Budget {names}: the reproduced numbers come from a reduced protocol and are not comparable to "
             f"the paper's values** (only budget 'paper' follows the paper's protocol).")
 
