@@ -200,7 +200,7 @@ class Run:
             if read.complete:
                 return read.data
             if read.reason:
-                log.warning("%s: %s; the run is redone", self.result_path, read.reason)
+                log.info("%s: %s; the run is redone", self.result_path, read.reason)
         return None
 
     # -- the whole run ------------------------------------------------------------------------------

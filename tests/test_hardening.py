@@ -307,3 +307,30 @@ def test_eval_of_a_genotype_file_with_a_relative_path_writes_only_inside_out(
     assert code == 0, capsys.readouterr()
     files = {p for p in tmp_path.rglob("*") if p.is_file()}
     assert files - {tmp_path / "TRAV"} and all((cwd / "out") in p.parents for p in files - {tmp_path / "TRAV"})
+
+
+def test_a_broken_run_folder_is_one_line_in_a_real_process(tmp_path: Path) -> None:
+    """Outside pytest no log handler catches warnings: still exactly one line on stderr."""
+    import subprocess
+    import sys
+
+    cfg = make_config("rome-v2", "s0-digits", "smoke", 0, None)
+    (tmp_path / cfg.run_id / ".lock").mkdir(parents=True)
+    (tmp_path / cfg.run_id / "result.json").write_text('{"status": "complete"}')
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--out", str(tmp_path), "--no-progress"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and ".lock is a directory, not a regular file" in proc.stderr
+
+
+def test_check_lists_an_unreadable_paper_result_as_failed(tmp_path: Path) -> None:
+    from harness import check
+
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "result.json").write_text('{"status": "complete"}')
+    (tmp_path / "d" / "result.json").mkdir(parents=True)
+    rows = check.compare_paper(check.paper_results(tmp_path))
+    assert [r.verdict for r in rows] == ["FAIL", "FAIL"]
+    assert all(r.notes[0].startswith("unreadable: ") for r in rows)
