@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import json
 import logging
 import os
@@ -170,9 +171,13 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
+    # serialized in memory first: torch's own writer turns a full disk into "RuntimeError: unexpected
+    # pos", while a plain write raises OSError(ENOSPC), which names the fault
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     try:
         with open(tmp, "wb") as fh:
-            torch.save(state, fh)
+            fh.write(buffer.getbuffer())
             fh.flush()
             os.fsync(fh.fileno())
     except BaseException:

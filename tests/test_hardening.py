@@ -56,17 +56,34 @@ def test_a_failed_checkpoint_write_is_one_line_exit_2_and_keeps_the_previous_one
     """The disk fills during the second checkpoint: the half-written file is removed, the first
     checkpoint stays readable, the failure is recorded while the disk still takes a small file, and the
     command says so in one line with exit code 2."""
-    real_save = torch.save
     calls = []
 
-    def save(obj: Any, fh: Any, *args: Any, **kwargs: Any) -> None:
-        calls.append(1)
-        if len(calls) == 2:
-            fh.write(b"x" * 4096)  # part of the file reached the disk
-            raise OSError(code, os.strerror(code))
-        real_save(obj, fh, *args, **kwargs)
+    class FullDisk:
+        """The temporary checkpoint file: 4 kB reach the disk, then the write fails."""
 
-    monkeypatch.setattr(harness.storage.torch, "save", save)
+        def __init__(self, fh: Any):
+            self.fh = fh
+
+        def __enter__(self) -> FullDisk:
+            return self
+
+        def __exit__(self, *exc: Any) -> None:
+            self.fh.close()
+
+        def write(self, data: Any) -> None:
+            self.fh.write(bytes(data[:4096]))
+            self.fh.flush()
+            raise OSError(code, os.strerror(code))
+
+    def fake_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        fh = open(file, mode, *args, **kwargs)  # noqa: SIM115 - returned to the caller's with
+        if str(file).endswith(CHECKPOINT + ".tmp"):
+            calls.append(1)
+            if len(calls) == 2:
+                return FullDisk(fh)
+        return fh
+
+    monkeypatch.setattr(harness.storage, "open", fake_open, raising=False)
     out = tmp_path / "runs"
     cfg = tiny_cfg(search_epochs=2)
     argv = cli_run(out)
@@ -334,3 +351,47 @@ def test_check_lists_an_unreadable_paper_result_as_failed(tmp_path: Path) -> Non
     rows = check.compare_paper(check.paper_results(tmp_path))
     assert [r.verdict for r in rows] == ["FAIL", "FAIL"]
     assert all(r.notes[0].startswith("unreadable: ") for r in rows)
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path):
+    """A 2 MiB tmpfs (needs root and mount; skipped elsewhere), unmounted afterwards."""
+    import shutil
+    import subprocess
+
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    if shutil.which("mount") is None or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_a_full_tmpfs_is_one_line_exit_2_and_the_rerun_resumes(tiny_tmpfs: Path) -> None:
+    """The real thing: a 2 MiB ``--out`` filled up to its last 24 kB. The run records its failure
+    (or says it cannot) in one line with exit 2, leaves no temporary file, and once space is freed
+    the same command completes."""
+    import subprocess
+    import sys
+
+    filler = tiny_tmpfs / "filler"
+    st = os.statvfs(tiny_tmpfs)
+    filler.write_bytes(b"\1" * (st.f_bavail * st.f_frsize - 24 * 1024))
+    out = tiny_tmpfs / "runs"
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "harness.cli", *cli_run(out), "--device", "cpu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and "No space left on device" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not list(out.rglob("*.tmp"))
+    filler.unlink()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert read_result(out / tiny_cfg().run_id / "result.json").complete
