@@ -326,7 +326,11 @@ def paper_results(folder: Path) -> list[dict[str, Any]]:
     """Every ``result.json`` below ``folder`` (none if it does not exist)."""
     if not folder.is_dir():
         return []
-    return [read_json(p) for p in sorted(folder.rglob("result.json"))]
+    from harness.rundir_read import find_results, read_result
+
+    reads = [read_result(p) for p in find_results(folder)]  # unreadable ones: listed as FAIL with the reason
+    return [r.data if r.ok else {"run_id": str(r.path), "status": "unreadable", "reason": f"unreadable: {r.reason}"}
+            for r in reads]
 
 
 def compare_paper(results: list[dict[str, Any]]) -> list[Row]:

@@ -12,11 +12,13 @@ import click
 import torch
 
 import methods
-from harness import benchmarks, data
+from harness import benchmarks, cli_args, data
 from harness.benchmarks import BENCHMARKS, BUDGETS, GROUPS, PRESETS
 from harness.executors import ClusterOptions, check_executor, run_many
+from harness.paths import PathEscape
 from harness.run import make_config
 from harness.spec import RunSpec, parse_sets, valid_keys
+from harness.storage import RunFolderError, StorageFault, probe_writable
 from methods.base import option_fields
 from spaces.genotype import PARAMETERLESS
 
@@ -145,10 +147,12 @@ def run_cmd(method_names: str, bench: str, budget: str, seed: int | None, seeds:
             partition: str | None, time_min: int | None, gpus: int, mem_gb: float | None,
             slurm_folder: str | None, ablation: bool, k_sweep: str | None, **toggles: Any) -> None:
     """Search, derive, evaluate and record; complete runs are skipped, unfinished ones resumed."""
-    seed_list = _ints(seeds, "seeds") if seeds is not None else [0 if seed is None else seed]
     opts = method_options(**toggles)
     device = _check_device(device, here=executor != "slurm")
     try:
+        seed_list = cli_args.seed_list(seed, seeds)
+        cli_args.name_list(method_names, "--method")
+        cli_args.name_list(bench, "--bench")
         folder = None if slurm_folder is None else Path(slurm_folder)
         cluster = ClusterOptions(partition, time_min, gpus, mem_gb, folder)
         check_executor(executor, workers)
@@ -207,10 +211,7 @@ def _check_device(name: str | None, here: bool = True) -> str | None:
 
 def _writable(path: Path) -> Path:
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        probe_writable(path)  # a unique probe file: concurrent runs do not remove each other's
     except OSError as exc:
         raise HarnessError(f"output folder {path} is not writable: {exc.strerror}") from None
     return path
@@ -260,6 +261,7 @@ def eval_cmd(genotype_name: str, bench: str, budget: str, count_only: bool, as_j
     from spaces.registry import build_eval_network
 
     try:
+        cli_args.seed_list(seed, None)
         genotype = resolve(genotype_name)
         unknown = sorted({op for op, _ in [*genotype.normal, *genotype.reduce]} - set(OPS))
         if unknown:
@@ -346,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}".replace("\n", " "), err=True)
+        return 2
+    except (StorageFault, RunFolderError, PathEscape) as exc:  # full/read-only --out, a broken run folder
+        click.echo(f"error: {exc.strerror or exc}" if isinstance(exc, OSError) else f"error: {exc}", err=True)
         return 2
     except click.exceptions.Exit as exc:
         return exc.exit_code

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from harness.cli import HarnessError, WithMethodOptions, _check_device, cli, method_options
+from harness.cli_args import check_profile_shape
 
 
 @cli.command("profile", cls=WithMethodOptions)
@@ -39,6 +40,11 @@ def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers:
     cfg = ProfileConfig(method=method, bench=bench, options=method_options(**toggles), batch_size=batch_size,
                         channels=channels, layers=layers, image_size=image_size, num_classes=num_classes,
                         steps=steps, seed=seed, data=data_kind, data_root=data_root)
+    try:
+        check_profile_shape(batch_size=batch_size, channels=channels, layers=layers, image_size=image_size,
+                            num_classes=num_classes, steps=steps)
+    except ValueError as exc:
+        raise HarnessError(str(exc)) from None
     device = _check_device(device)
     try:
         result = profile_step(cfg, device)

@@ -12,6 +12,11 @@ from harness.cli import HarnessError, cli
 from harness.rundir import STATUSES, run_status, scan  # noqa: F401  (run_status: the old import path)
 
 
+def _one_line(text: str) -> str:
+    """Control characters (newlines, escape sequences) of a name or reason shown as ``?``."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 @cli.command("status")
 @click.option("--runs", "runs_dir", required=True, help="folder of run directories (the --out of `harness run`)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON list of runs")
@@ -25,7 +30,8 @@ def status_cmd(runs_dir: str, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     counts = {s: sum(r["status"] == s for r in rows) for s in STATUSES}
-    click.echo(f"{runs}: {len(rows)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    shown = {s: n for s, n in counts.items() if n or s != "unreadable"}  # unreadable only when there are some
+    click.echo(f"{runs}: {len(rows)} runs: " + ", ".join(f"{n} {s}" for s, n in shown.items()))
     for status in STATUSES:
         for row in (r for r in rows if r["status"] == status):
-            click.echo(f"{status:<11} {row['run_id']}  {row['detail']}")
+            click.echo(f"{status:<11} {_one_line(row['run_id'])}  {_one_line(str(row['detail']))}")

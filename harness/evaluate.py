@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from harness.health import NonFiniteError
+
 #: Signature of the per-epoch callback: ``on_epoch(epoch, info)`` with ``epoch`` counted from 0 and
 #: ``info`` = ``{"epoch", "train_loss", "train_acc", "lr", "drop_path_prob"}``.
 EpochCallback = Callable[[int, dict[str, float]], Any]
@@ -54,6 +56,8 @@ def evaluate_accuracy(model: nn.Module, loader: Iterable, device: torch.device) 
     ------
     ValueError
         If the loader yields no samples.
+    NonFiniteError
+        If the network's logits hold NaN or infinity (its weights diverged).
     """
     was_training = model.training
     model.eval()
@@ -65,6 +69,8 @@ def evaluate_accuracy(model: nn.Module, loader: Iterable, device: torch.device) 
                 inputs = inputs.to(device, non_blocking=True)
                 targets = targets.to(device, non_blocking=True)
                 logits, _ = _split_output(model(inputs))
+                if not bool(torch.isfinite(logits).all()):  # argmax of NaN logits is an arbitrary class
+                    raise NonFiniteError("test logits hold NaN or inf: the trained network is broken")
                 correct += int((logits.argmax(dim=1) == targets).sum().item())
                 total += int(targets.numel())
     finally:

@@ -189,7 +189,7 @@ def profile_step(cfg: ProfileConfig, device: str | torch.device | None = None) -
 def profile_filename(result: dict[str, Any]) -> str:
     """``profile_<method><slug>.json``: the run-id slug of the options that differ from the method's
     defaults (``_k3_td0``), so profiles of variants do not overwrite each other."""
-    from harness.spec import slug
+    from harness.paths import slug
 
     return slug(f"profile_{result['method']}{option_slug(result['method'], result.get('options') or {})}") + ".json"
 

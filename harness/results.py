@@ -1,46 +1,23 @@
-"""Result files: atomic writes, the environment record, config hashes and run ids."""
+"""Result files: the environment record, config hashes and run ids."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import subprocess
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from harness.storage import atomic_write_text, read_json, write_json
+
 RESULT = "result.json"
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from the rest of a group
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
+# atomic writes live in harness.storage; re-exported here for existing imports
+__all__ = ["RESULT", "atomic_write_text", "config_hash", "environment", "read_json", "write_json"]
 
 
 def config_hash(config: dict[str, Any]) -> str:

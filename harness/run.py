@@ -20,7 +20,6 @@ unfinished and resumes when rerun); under submitit, preemption is submitit's bus
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import math
 import os
@@ -33,20 +32,39 @@ from typing import Any
 
 import torch
 
-from harness import benchmarks, data
+from harness import benchmarks, data, health, paths
 from harness.evaluate import train_and_test
-from harness.results import RESULT, environment, read_json, write_json
+from harness.results import RESULT, environment, write_json
 from harness.rng import rng_state, seed_everything, set_rng_state
+from harness.rundir_read import read_result
 from harness.search import cap, search_loop
 from harness.spec import FIXED, RunSpec, resolve
+from harness.storage import (  # noqa: F401  (re-exported: the old import path)
+    LOCK,
+    CheckpointError,
+    QuietFileHandler,
+    StorageFault,
+    check_run_files,
+    is_locked,
+    is_storage_fault,
+    load_checkpoint,
+    previous_checkpoint,
+    remove_stale_tmp,
+    run_lock,
+    save_checkpoint,
+    storage_fault,
+)
+from harness.storage import one_line as _reason
 from spaces.evalnet import count_macs, count_params
 from spaces.registry import build_eval_network
 
 log = logging.getLogger("harness")
 CHECKPOINT = "search.pt"
 EVAL_CHECKPOINT = "eval.pt"
+#: keys a checkpoint must hold to be resumed from (one without them falls back to ``*.prev.pt``)
+SEARCH_KEYS = ("method", "scheduler", "history", "next_epoch", "rng")
+EVAL_KEYS = ("next_epoch", "model", "optimizer", "scheduler", "train_loss", "train_acc", "genotype", "rng", "loader")
 CONFIG = "config.json"  # the resolved config, written when a run starts (``harness status`` reads it)
-LOCK = ".lock"
 
 
 RunConfig = RunSpec  # the old name
@@ -66,7 +84,8 @@ def fixed_config(genotype: Any, label: str, bench: str, budget: str = "paper", s
 
     The genotype itself is part of the config (and so of its hash): two files of one name differ.
     """
-    label = Path(label).stem if Path(label).suffix else label
+    name = Path(label).name  # a file's name, never its folders
+    label = paths.slug(Path(name).stem if Path(name).suffix == ".json" else name)
     return resolve(FIXED, bench, budget, seed, sets=sets, preset=preset,
                    genotype={"label": label, "cells": genotype.to_dict()})
 
@@ -77,7 +96,7 @@ class Run:
     def __init__(self, cfg: RunConfig, out: Path, *, data_root: str | None = None, download: bool = False,
                  device: str | None = None, progress: bool = False, stop_on_sigterm: bool = True):
         self.cfg = cfg
-        self.dir = Path(out) / cfg.run_id
+        self.dir = paths.child(Path(out), cfg.run_id)
         self.data_root, self.download, self.progress = data_root, download, progress
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.stop_on_sigterm = stop_on_sigterm
@@ -88,13 +107,12 @@ class Run:
         return self.dir / RESULT
 
     def existing(self) -> dict[str, Any] | None:
-        if self.result_path.exists():
-            try:
-                result = read_json(self.result_path)
-            except ValueError:
-                return None
-            if result.get("status") == "complete":
-                return result
+        if self.result_path.exists():  # trusted only when it validates against the schema
+            read = read_result(self.result_path)
+            if read.complete:
+                return read.data
+            if read.reason:
+                log.info("%s: %s; the run is redone", self.result_path, read.reason)
         return None
 
     # -- the whole run ------------------------------------------------------------------------------
@@ -105,6 +123,15 @@ class Run:
         the status may be ``skipped`` (another process holds the run's lock) or ``interrupted``
         (stopped by SIGTERM after a checkpoint); those two write nothing.
         """
+        try:
+            return self._execute_guarded()
+        except OSError as exc:  # a full, read-only or forbidden output folder: one line, exit 2
+            if is_storage_fault(exc) and not isinstance(exc, StorageFault):
+                raise storage_fault(exc, f"run {self.cfg.run_id}") from None
+            raise
+
+    def _execute_guarded(self) -> dict[str, Any]:
+        check_run_files(self.dir, (RESULT, CONFIG, LOCK, "log.txt"))
         done = self.existing()
         if done is not None:
             return done
@@ -119,7 +146,8 @@ class Run:
             return self._execute_locked()
 
     def _execute_locked(self) -> dict[str, Any]:
-        handler = logging.FileHandler(self.dir / "log.txt")
+        remove_stale_tmp(self.dir)  # left by a process killed while writing; we hold the lock
+        handler = QuietFileHandler(self.dir / "log.txt")
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
@@ -138,6 +166,9 @@ class Run:
                 torch.cuda.empty_cache()  # the next run of a sequential sweep needs the memory
             result = self._base_result()
             result.update(status="failed", reason=_reason(exc), timings={"total_s": time.time() - started})
+            if is_storage_fault(exc):  # record the failure if the disk still takes it, then stop
+                write_json(self.result_path, result)
+                raise storage_fault(exc, f"run {self.cfg.run_id}") from None
         finally:
             log.removeHandler(handler)
             handler.close()
@@ -188,7 +219,7 @@ class Run:
             if self._stop:
                 raise InterruptedError(f"stopped by SIGTERM after epoch {state['next_epoch'] - 1}; rerun to resume")
 
-        state = load_checkpoint(ckpt)
+        state = load_checkpoint(ckpt, SEARCH_KEYS)
         if state is not None:
             log.info("resumed search at epoch %d", int(state["next_epoch"]))
         with self._sigterm_stops():
@@ -233,7 +264,7 @@ class Run:
         train = data.make_loader(cap(bundle.eval_train, e.subset), e.batch, shuffle=True, seed=cfg.seed)
         test = data.make_loader(bundle.test, max(e.batch, 256), shuffle=False, seed=cfg.seed)
         ckpt = self.dir / EVAL_CHECKPOINT
-        resume = load_checkpoint(ckpt)
+        resume = load_checkpoint(ckpt, EVAL_KEYS)
         if resume is not None and resume.get("genotype") != genotype.to_dict():
             log.warning("%s belongs to another genotype; evaluation starts over", ckpt)
             resume = None
@@ -248,6 +279,7 @@ class Run:
             log.info("eval epoch %d %s", epoch, info)
             if not math.isfinite(info["train_loss"]):
                 raise FloatingPointError(f"evaluation diverged at epoch {epoch}: train loss {info['train_loss']}")
+            health.check_model(net, f"evaluation epoch {epoch}")  # the loss predates the epoch's last step
 
         def checkpoint(state: dict[str, Any]) -> None:
             save_checkpoint(ckpt, {**state, "genotype": genotype.to_dict(), "rng": rng_state(),
@@ -271,100 +303,6 @@ def _main_thread() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
-
-
-class CheckpointError(ValueError):
-    """Neither a checkpoint nor the one before it can be read."""
-
-
-def previous_checkpoint(path: Path) -> Path:
-    """``search.pt`` -> ``search.prev.pt``: the checkpoint one epoch older."""
-    return path.with_name(f"{path.stem}.prev{path.suffix}")
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write atomically and keep the previous checkpoint as ``*.prev.pt``.
-
-    The new file is written and synced under a temporary name, then the current checkpoint becomes
-    the previous one and the new one takes its name: a kill at any moment leaves at least one whole
-    checkpoint, and a checkpoint damaged later still has one to fall back to.
-    """
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        torch.save(state, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    if path.exists():
-        os.replace(path, previous_checkpoint(path))
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path) -> dict[str, Any] | None:
-    """The newest readable of ``path`` and ``*.prev.pt`` (``weights_only=True``); ``None`` if neither exists.
-
-    Raises :class:`CheckpointError` when checkpoints exist but none can be read.
-    """
-    problems = []
-    for candidate in (path, previous_checkpoint(path)):
-        if not candidate.exists():
-            continue
-        try:
-            state = torch.load(candidate, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any unpickling failure means a damaged file
-            problems.append(f"{candidate.name}: {type(exc).__name__}")
-            log.warning("checkpoint %s is unreadable (%s)", candidate, _reason(exc))
-            continue
-        if candidate != path:
-            log.warning("resuming from the previous checkpoint %s", candidate)
-        return state
-    if problems:
-        raise CheckpointError(f"no readable checkpoint in {path.parent} ({'; '.join(problems)}); delete "
-                              f"{path.name} and {previous_checkpoint(path).name} to restart the run")
-    return None
-
-
-@contextmanager
-def run_lock(run_dir: Path, attempts: int = 5) -> Iterator[bool]:
-    """Hold an exclusive ``flock`` on ``run_dir/.lock``; yields ``False`` if another process holds it.
-
-    Non-blocking, with a few short retries so that a brief probe (``harness status``) is not taken
-    for a running process. The kernel drops the lock when its holder dies, even by SIGKILL.
-    """
-    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        for attempt in range(attempts):
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if attempt == attempts - 1:
-                    yield False
-                    return
-                time.sleep(0.05)
-        yield True
-    finally:
-        os.close(fd)  # releases the lock
-
-
-def is_locked(run_dir: Path) -> bool:
-    """Whether a process is working on the run now (holds its lock); takes the lock only for a moment."""
-    lock = run_dir / LOCK
-    if not lock.exists():
-        return False
-    fd = os.open(lock, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
-
-def _reason(exc: BaseException) -> str:
-    """One line naming the failure (CUDA's out-of-memory message runs over several lines)."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 def run(cfg: RunConfig, out: Path, **kwargs: Any) -> dict[str, Any]:

@@ -5,27 +5,33 @@ Beside :mod:`harness.run`, which writes them. Each run directory is one of
 * ``complete`` - ``result.json`` with ``status: complete``;
 * ``failed`` - ``result.json`` with ``status: failed`` and its ``reason``;
 * ``unfinished`` - no result yet (or a failed one being rerun): a run under way, or stopped (killed,
-  preempted, SIGTERM) and resumable from its checkpoints by rerunning the sweep.
+  preempted, SIGTERM) and resumable from its checkpoints by rerunning the sweep;
+* ``unreadable`` - a ``result.json`` that does not validate against the schema, or is not a regular
+  file, not JSON, nested absurdly deep (:func:`harness.rundir_read.read_result` gives the reason).
+  Such a folder is listed and skipped, never trusted; rerunning its config redoes the run.
 """
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from harness.results import RESULT, read_json
-from harness.run import CHECKPOINT, CONFIG, EVAL_CHECKPOINT, is_locked, previous_checkpoint
+from harness.results import RESULT
+from harness.run import CHECKPOINT, CONFIG, EVAL_CHECKPOINT
+from harness.rundir_read import read_config, read_result
+from harness.storage import is_locked, previous_checkpoint
 
-STATUSES = ("complete", "failed", "unfinished")
+STATUSES = ("complete", "failed", "unfinished", "unreadable")
 _MARKERS = (RESULT, CONFIG, "log.txt", CHECKPOINT, EVAL_CHECKPOINT)
 
 
 def _next_epoch(path: Path) -> int | None:
     """Epochs done according to a checkpoint (or the one before it); ``None`` if unreadable."""
     for candidate in (path, previous_checkpoint(path)):
-        if candidate.exists():
+        if _regular(candidate):
             try:  # mmap: only the few bytes of the epoch counter are read, not the weights
                 return int(torch.load(candidate, map_location="cpu", weights_only=True, mmap=True)["next_epoch"])
             except Exception:  # noqa: BLE001, S112 - a damaged checkpoint: try the previous one
@@ -33,9 +39,19 @@ def _next_epoch(path: Path) -> int | None:
     return None
 
 
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
+
+
 def _progress(run_dir: Path, config: dict[str, Any]) -> str:
-    proto = config.get("protocol") or {}  # results written before the run spec had sections
-    search, ev = config.get("search") or {}, config.get("eval") or {}
+    def section(name: str) -> dict[str, Any]:
+        value = config.get(name)
+        return value if isinstance(value, dict) else {}
+
+    proto, search, ev = section("protocol"), section("search"), section("eval")  # protocol: before the spec
     for name, phase, total in ((EVAL_CHECKPOINT, "evaluation", ev.get("epochs", proto.get("eval_epochs"))),
                                (CHECKPOINT, "search", search.get("epochs", proto.get("search_epochs")))):
         path = run_dir / name
@@ -49,27 +65,22 @@ def _progress(run_dir: Path, config: dict[str, Any]) -> str:
 
 def run_status(run_dir: Path) -> dict[str, Any] | None:
     """The status of one run directory, or ``None`` if the folder is not a run."""
-    if not any((run_dir / m).exists() for m in _MARKERS):
+    if not any((run_dir / m).exists() or (run_dir / m).is_symlink() for m in _MARKERS):
         return None
     row: dict[str, Any] = {"run_id": run_dir.name, "dir": str(run_dir)}
     result: dict[str, Any] = {}
-    if (run_dir / RESULT).exists():
-        try:
-            result = read_json(run_dir / RESULT)
-        except ValueError:
-            row["note"] = "result.json unreadable"
-    config = result.get("config") or {}
-    if not config and (run_dir / CONFIG).exists():
-        try:
-            config = read_json(run_dir / CONFIG)
-        except ValueError:
-            config = {}
-    row.update({k: config.get(k, result.get(k)) for k in ("method", "bench", "seed")})
+    unreadable = None
+    if (run_dir / RESULT).exists() or (run_dir / RESULT).is_symlink():
+        read = read_result(run_dir / RESULT)
+        result, unreadable = read.data or {}, read.reason
+    config = result.get("config") or read_config(run_dir / CONFIG)
+    row.update({k: _plain(config.get(k, result.get(k))) for k in ("method", "bench", "seed")})
     running = is_locked(run_dir)
-    if result.get("status") == "complete":
-        ev = result.get("eval", {})
-        row.update(status="complete", detail=f"test error {ev.get('test_error', float('nan')):.2f} %",
-                   test_error=ev.get("test_error"))
+    if unreadable is not None and not running:
+        row.update(status="unreadable", detail=f"unreadable: {unreadable}", reason=unreadable)
+    elif result.get("status") == "complete":
+        ev = result["eval"]
+        row.update(status="complete", detail=f"test error {ev['test_error']:.2f} %", test_error=ev["test_error"])
     elif result.get("status") == "failed" and not running:
         row.update(status="failed", detail=result.get("reason", "no reason recorded"), reason=result.get("reason"))
     else:
@@ -79,7 +90,26 @@ def run_status(run_dir: Path) -> dict[str, Any] | None:
     return row
 
 
+def _plain(value: Any) -> Any:
+    """A config value shown as is only when it is a short string or an integer."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return value[:200] if isinstance(value, str) else value
+
+
 def scan(runs: Path) -> list[dict[str, Any]]:
-    """Every run under ``runs`` (one level deep; hidden folders such as ``.submitit`` are skipped)."""
-    rows = [run_status(d) for d in sorted(runs.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    """Every run under ``runs`` (one level deep; hidden folders such as ``.submitit`` are skipped,
+    symbolic links are not followed)."""
+    rows = [_safe_status(d) for d in sorted(runs.iterdir())
+            if not d.name.startswith(".") and not d.is_symlink() and d.is_dir()]
     return [r for r in rows if r is not None]
+
+
+def _safe_status(run_dir: Path) -> dict[str, Any] | None:
+    """:func:`run_status`, or an ``unreadable`` row when the folder itself cannot be read."""
+    try:
+        return run_status(run_dir)
+    except OSError as exc:
+        reason = f"folder unreadable: {exc.strerror or exc}"
+        return {"run_id": run_dir.name, "dir": str(run_dir), "method": None, "bench": None, "seed": None,
+                "status": "unreadable", "detail": f"unreadable: {reason}", "reason": reason}

@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 from tqdm import tqdm
 
-from harness import data
+from harness import data, health
 from harness.rng import set_rng_state
 from harness.spec import RunSpec
 from methods.base import SearchMethod, build_method, method_class
@@ -94,6 +94,8 @@ def search_loop(spec: RunSpec, bundle: data.DataBundle, space: str, device: torc
                 sums[k] = sums.get(k, 0.0) + v
             steps += 1
         sched.step()
+        health.check_model(method.model, f"search epoch {epoch}",  # a NaN of the last step too
+                           extra=[(f"arch[{i}]", p) for i, p in enumerate(method.arch_parameters())])
         entry = epoch_entry(method, epoch, sched.get_last_lr()[0], steps, sums, time.time() - t0)
         history.append(entry)
         if on_epoch is not None:

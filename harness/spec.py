@@ -23,7 +23,6 @@ sections, the parser is 40 lines with its own tests, and the run id must hash ex
 from __future__ import annotations
 
 import math
-import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -31,6 +30,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cache
 from typing import Any
 
+from harness.paths import slug
 from harness.results import config_hash
 from methods.base import CLIP_MODES, SearchHParams, method_class, option_slug
 
@@ -200,13 +200,6 @@ class RunSpec:
             return self.options.get(name)
         part = getattr(self, section)
         return None if part is None else getattr(part, name)
-
-
-def slug(text: str) -> str:
-    """A file-name-safe form of ``text`` (run ids, genotype labels, profile names): letters, digits and
-    ``._=+-`` kept, anything else (``/``, spaces, ``..`` at the start) replaced, never empty."""
-    out = re.sub(r"[^A-Za-z0-9._=+-]", "-", text).lstrip(".")
-    return out or "-"
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:

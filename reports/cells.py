@@ -3,7 +3,9 @@
 Nodes are boxes (inputs ``c_{k-2}``, ``c_{k-1}``, intermediate nodes ``0..3``, output ``c_{k}``);
 each selected edge is an arrow labelled with its op; parameterless ops (skip, pooling, none) are
 drawn in red, so a collapsed normal cell (Fig. 2) is visible at a glance. Concatenation into the
-output is dashed. Files: ``cells/<run_id>.png`` / ``.pdf`` and ``cells.md`` indexing them.
+output is dashed. Files: ``cells/<run_id>.png`` / ``.pdf`` and ``cells.md`` indexing them; the file
+name is the run id through :func:`harness.paths.slug` (a run id from a ``result.json`` is data: it
+never names a path outside the report).
 """
 
 from __future__ import annotations
@@ -14,7 +16,18 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from reports.common import Section, budget_note, complete, fmt, md_table, save_figure, write_csv, write_markdown
+from reports.common import (
+    Section,
+    budget_note,
+    complete,
+    fmt,
+    md_table,
+    save_figure,
+    slug,
+    write_csv,
+    write_markdown,
+)
+from reports.escape import md_link
 from spaces.genotype import PARAMETERLESS
 
 PARAMETERLESS_COLOR = "#c0392b"
@@ -86,7 +99,7 @@ def draw_cell(ax: plt.Axes, cell: list[tuple[str, int]], concat: list[int], titl
     for node, (x, y) in pos.items():
         kind = "io" if node in (0, 1, -1) else "mid"
         ax.text(x, y, f"${_node_label(node)}$" if kind == "io" else _node_label(node), ha="center", va="center",
-                fontsize=10, zorder=5,
+                fontsize=10, zorder=5, parse_math=kind == "io",  # our own labels only; ops are plain text
                 bbox=dict(boxstyle="round,pad=0.45", fc="#d5e8d4" if kind == "io" else "#dae8fc",
                           ec="0.35", lw=1.0))
     n_free = sum(op in PARAMETERLESS for op, _ in cell)
@@ -129,23 +142,24 @@ def build(runs: pd.DataFrame, out: Path, runs_dir: str | Path) -> Section:
     for r in drawable.sort_values(["bench", "budget", "label", "seed"]).itertuples():
         title = (f"{r.run_id}\n{r.label} on {r.bench} (budget {r.budget}, seed {r.seed}): "
                  f"test error {fmt(r.test_error)} %")
-        section.files += save_figure(plot_genotype(r.genotype, title), out / "cells", r.run_id)
+        stem = slug(r.run_id)
+        section.files += save_figure(plot_genotype(r.genotype, title), out / "cells", stem)
         rows.append({"run_id": r.run_id, "method": r.label, "bench": r.bench, "budget": r.budget, "seed": r.seed,
                      "test_error": r.test_error, "parameterless_normal": r.parameterless_normal,
                      "skip_connect_normal": r.skip_connect_normal,
                      "normal": " ".join(f"{op}<-{i}" for op, i in r.genotype["normal"]),
                      "reduce": " ".join(f"{op}<-{i}" for op, i in r.genotype["reduce"]),
-                     "figure": f"cells/{r.run_id}.png"})
+                     "figure": f"cells/{stem}.png"})
     blocks = ["One drawing per complete run: the derived normal and reduction cells, parameterless ops in red."]
     if (note := budget_note(set(drawable["budget"]))) is not None:
         blocks.append(note)
     t = pd.DataFrame(rows)
-    shown = pd.DataFrame({"run": [f"[{r}]({f})" for r, f in zip(t["run_id"], t["figure"], strict=True)],
+    shown = pd.DataFrame({"run": [md_link(r, f) for r, f in zip(t["run_id"], t["figure"], strict=True)],
                           "method": t["method"], "bench": t["bench"], "budget": t["budget"], "seed": t["seed"],
                           "test error (%)": t["test_error"].map(fmt),
                           "parameterless (normal)": t["parameterless_normal"].map(lambda v: fmt(v, 0)),
                           "skip-connections (normal)": t["skip_connect_normal"].map(lambda v: fmt(v, 0))})
-    blocks.append(md_table(shown))
+    blocks.append(md_table(shown, raw=("run",)))
     section.tables["cells"] = t
     section.files.append(write_csv(t, out / "cells.csv"))
     section.files.insert(0, write_markdown(out / "cells.md", section.title, blocks))

@@ -25,6 +25,7 @@ from reports.common import (
     write_csv,
     write_markdown,
 )
+from reports.escape import md
 
 INDICATORS = [("skip_connect_normal", "skip-connections in normal cell"),
               ("parameterless_normal", "parameterless ops in normal cell")]
@@ -109,11 +110,11 @@ def build(history: pd.DataFrame, out: Path, runs_dir: str | Path, complete_ids: 
                   "plotted"] = True
         section.files += save_figure(plot(shown_runs, f"Collapse indicators during search: {name}"), out, stem)
         if len(plotted) < g["label"].nunique():
-            blocks.append(f"## {name}")
-            blocks.append(f"The figure shows one variant per method ({', '.join(sorted(plotted))}); the other "
+            blocks.append(f"## {md(name)}")
+            blocks.append(f"The figure shows one variant per method ({md(', '.join(sorted(plotted)))}); the other "
                           f"variants (ablation, K sweep) are in the table below and in `collapse.csv`.")
         else:
-            blocks.append(f"## {name}")
+            blocks.append(f"## {md(name)}")
         if (note := budget_note({budget})) is not None:
             blocks.append(note)
         last = table[(table["bench"] == bench) & (table["budget"] == budget)]
@@ -125,7 +126,7 @@ def build(history: pd.DataFrame, out: Path, runs_dir: str | Path, complete_ids: 
             "parameterless": [pm(m, s, 1) for m, s in zip(last["parameterless_mean"], last["parameterless_std"],
                                                           strict=True)],
         })
-        blocks += ["At the last search epoch:", md_table(shown), f"![collapse {name}]({stem}.png)"]
+        blocks += ["At the last search epoch:", md_table(shown), f"![collapse {md(name)}]({stem}.png)"]
     section.tables["collapse"] = table
     section.files.append(write_csv(table, out / "collapse.csv"))
     section.files.insert(0, write_markdown(out / "collapse.md", section.title, blocks))

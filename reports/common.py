@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,11 @@ matplotlib.use("Agg")  # reports are written to files; never open a window
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+
+from harness.paths import slug as _slug  # noqa: E402
+from reports.escape import md, plain_text_figures  # noqa: E402
+
+plain_text_figures()  # strings from result files are never parsed as mathtext
 
 DASH = "—"
 PAPER_BUDGET = "paper"
@@ -61,7 +65,8 @@ def mark(flag: Any) -> str:
 
 
 def slug(*parts: Any) -> str:
-    return re.sub(r"[^A-Za-z0-9.=-]+", "_", "_".join(str(p) for p in parts if p is not None)).strip("_")
+    """A safe file-name component (:func:`harness.paths.slug`, the one rule for names from data)."""
+    return _slug(*parts)
 
 
 def budget_note(budgets: list[str] | set[str]) -> str | None:
@@ -69,13 +74,21 @@ def budget_note(budgets: list[str] | set[str]) -> str | None:
     other = sorted(b for b in budgets if b != PAPER_BUDGET)
     if not other:
         return None
-    names = ", ".join(f"'{b}'" for b in other)
+    names = ", ".join(f"'{md(b)}'" for b in other)
     return (f"**Budget {names}: the reproduced numbers come from a reduced protocol and are not comparable to "
             f"the paper's values** (only budget 'paper' follows the paper's protocol).")
 
 
-def md_table(df: pd.DataFrame) -> str:
-    return df.to_markdown(index=False, disable_numparse=True)
+def md_table(df: pd.DataFrame, raw: tuple[str, ...] = ()) -> str:
+    """``df`` as a Markdown table; every cell and header escaped (:func:`reports.escape.md`) except the
+    columns named in ``raw``, which the caller has built from escaped parts (links)."""
+    shown = df.copy()
+    for col in shown.columns:
+        if col not in raw:
+            shown[col] = shown[col].map(lambda v: v if isinstance(v, int | float) and not isinstance(v, bool)
+                                        else md(v))
+    shown.columns = [c if c in raw else md(c) for c in shown.columns]
+    return shown.to_markdown(index=False, disable_numparse=True)
 
 
 def write_markdown(path: Path, title: str, blocks: list[str]) -> Path:
@@ -93,6 +106,7 @@ def write_csv(df: pd.DataFrame, path: Path) -> Path:
 def save_figure(fig: plt.Figure, out: Path, stem: str) -> list[Path]:
     """Write ``stem.png`` (150 dpi) and ``stem.pdf``; close the figure."""
     out.mkdir(parents=True, exist_ok=True)
+    stem = slug(stem)  # a stem made from data (a run id) never leaves ``out``
     paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
     fig.savefig(paths[0], dpi=150, bbox_inches="tight")
     fig.savefig(paths[1], bbox_inches="tight")

@@ -6,18 +6,22 @@
 * :func:`published` - ``reports/published/table<N>.csv``: the paper's numbers, each row with a
   ``source`` column naming its table ("ROME Table 1").
 
-Unreadable files are skipped; what was skipped is listed in ``df.attrs["warnings"]``.
+Unreadable files are skipped; what was skipped is listed in ``df.attrs["warnings"]`` as
+``<path>: unreadable: <reason>``. A ``result.json`` is used only when it validates against the
+schema (:func:`harness.rundir_read.read_result`); FIFOs and directories are never opened.
 """
 
 from __future__ import annotations
 
-import json
+import fnmatch
+import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from harness.published import PUBLISHED, published  # noqa: F401  (re-exported for reports)
+from harness.rundir_read import Unreadable, find_results, read_json_file, read_result
 
 #: method options flattened into columns (absent for a method: NaN)
 OPTION_COLUMNS = ("k", "td", "ga_theta", "ga_alpha", "partial")
@@ -33,17 +37,18 @@ HISTORY_COLUMNS = ["run_id", "method", *OPTION_COLUMNS, "bench", "budget", "seed
 
 def _read_results(runs_dir: Path) -> tuple[list[tuple[Path, dict[str, Any]]], list[str]]:
     results, warnings = [], []
-    for path in sorted(Path(runs_dir).rglob("result.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            warnings.append(f"{path}: unreadable ({type(exc).__name__})")
+    for path in find_results(Path(runs_dir), "result.json"):
+        read = read_result(path)
+        if read.data is None:
+            warnings.append(f"{path}: unreadable: {read.reason}")
             continue
-        if not isinstance(data, dict) or not {"method", "bench"} <= set(data):
-            warnings.append(f"{path}: not a harness result (no 'method'/'bench')")
-            continue
-        results.append((path, data))
+        results.append((path, read.data))
     return results, warnings
+
+
+def _scalar(value: Any) -> Any:
+    """An option value fit for a table column (a number or flag); anything else is left out."""
+    return value if isinstance(value, bool | int | float) and not isinstance(value, complex) else None
 
 
 def variant_label(method: str, options: dict[str, Any]) -> str:
@@ -61,13 +66,16 @@ def _run_row(path: Path, r: dict[str, Any]) -> dict[str, Any]:
     if not history and isinstance((r.get("genotype") or {}).get("normal"), list):  # a fixed genotype, no search
         from spaces.genotype import from_dict
 
-        g = from_dict(r["genotype"])
-        last = {"parameterless_normal": g.parameterless_normal(), "skip_connect_normal": g.skip_normal()}
+        try:
+            g = from_dict(r["genotype"])
+            last = {"parameterless_normal": g.parameterless_normal(), "skip_connect_normal": g.skip_normal()}
+        except ValueError:  # a failed run's genotype is not checked by read_result
+            last = {}
     ev = r.get("eval") or {}
     protocol = (r.get("config") or {}).get("protocol") or {}
     row = {
         "run_id": r.get("run_id", path.parent.name), "method": r["method"],
-        **{c: options.get(c) for c in OPTION_COLUMNS},
+        **{c: _scalar(options.get(c)) for c in OPTION_COLUMNS},
         "bench": r["bench"], "space": r.get("space"), "dataset": r.get("dataset"), "budget": r.get("budget"),
         "seed": r.get("seed"), "status": r.get("status"),
         "test_error": ev.get("test_error"), "params": ev.get("params"), "macs": ev.get("macs"),
@@ -117,18 +125,25 @@ def load_history(runs_dir: str | Path) -> pd.DataFrame:
 def load_profiles(folder: str | Path) -> pd.DataFrame:
     """One row per ``profile_*.json`` under ``folder`` (``harness profile --out``), shape flattened."""
     rows, warnings = [], []
-    for path in sorted(Path(folder).rglob("profile_*.json")):
+    paths = [Path(d) / f for d, _, files in os.walk(folder) for f in files
+             if fnmatch.fnmatch(f, "profile_*.json")]
+    for path in sorted(paths):
         try:
-            p = json.loads(path.read_text())
+            p = read_json_file(path)
             shape = p["shape"]
+            if not isinstance(shape, dict) or not isinstance(p["method"], str):
+                raise TypeError("shape or method of the wrong type")
             row = {k: v for k, v in p.items() if not isinstance(v, dict | list)}
             row.update({**shape, "partial": (p.get("options") or {}).get("partial"),
                         "label": variant_label(p["method"], p.get("options") or {}),
                         "variant": variant_label(p["method"], {k: v for k, v in (p.get("options") or {}).items()
                                                                if k not in ("k", "partial")}),
                         "path": str(path)})
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
-            warnings.append(f"{path}: unreadable profile ({type(exc).__name__})")
+        except Unreadable as exc:
+            warnings.append(f"{path}: unreadable: {exc}")
+            continue
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            warnings.append(f"{path}: unreadable: not a profile ({type(exc).__name__})")
             continue
         rows.append(row)
     df = pd.DataFrame(rows)

@@ -16,6 +16,7 @@ import pandas as pd
 from reports import ablation, cells, collapse, ksens, memory, tables
 from reports.common import Section, md_table
 from reports.data import load_history, load_profiles, load_runs
+from reports.escape import md as md_text
 
 
 @dataclass
@@ -66,8 +67,8 @@ def write_index(sections: list[Section], inputs: Inputs, out: Path) -> Path:
     counts = runs["status"].value_counts().to_dict() if not runs.empty else {}
     status = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
     lines = ["# Reproduction report", "",
-             f"Runs folder `{inputs.runs_dir}`: {len(runs)} runs ({status}); "
-             f"{len(inputs.profiles)} memory profiles in `{inputs.profiles_dir}`.", ""]
+             f"Runs folder {md_text(inputs.runs_dir)}: {len(runs)} runs ({md_text(status)}); "
+             f"{len(inputs.profiles)} memory profiles in {md_text(inputs.profiles_dir)}.", ""]
     if not runs.empty:
         overview = (runs.groupby(["bench", "budget", "label"], sort=True)
                     .agg(runs=("run_id", "count"), complete=("status", lambda s: int((s == "complete").sum())))
@@ -75,7 +76,7 @@ def write_index(sections: list[Section], inputs: Inputs, out: Path) -> Path:
         lines += [md_table(overview), ""]
     warnings = [*runs.attrs.get("warnings", []), *inputs.profiles.attrs.get("warnings", [])]
     if warnings:
-        lines += ["Skipped files:", "", *[f"- {w}" for w in warnings], ""]
+        lines += ["Skipped files:", "", *[f"- {md_text(w)}" for w in warnings], ""]
     for s in sections:
         lines.append(f"## {s.title}")
         lines.append("")
@@ -93,7 +94,7 @@ def write_index(sections: list[Section], inputs: Inputs, out: Path) -> Path:
             lines += [""] + [f"![{p.stem}]({p})" for p in pngs]
             lines.append("")
         for m in s.messages:
-            lines.append(f"- {m}")
+            lines.append(f"- {md_text(m)}")
         if s.messages:
             lines.append("")
     path = out / "index.md"

@@ -8,6 +8,7 @@ outputs the cell concatenates.
 from __future__ import annotations
 
 import json
+import numbers
 from collections import namedtuple
 from pathlib import Path
 from typing import Any
@@ -43,25 +44,78 @@ def to_dict(genotype: Genotype) -> dict[str, Any]:
     }
 
 
+def _is_int(value: Any) -> bool:
+    """An integer, not a bool (``true`` is 1 to Python) and not a float (``1.7`` would truncate to 1)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _cell(data: dict[str, Any], name: str) -> list[tuple[str, int]]:
+    cell = data[name]
+    if not isinstance(cell, list | tuple):
+        raise ValueError(f"genotype cell '{name}' must be a list of [op, input] pairs, got {type(cell).__name__}")
+    out = []
+    for k, pair in enumerate(cell):
+        if not (isinstance(pair, list | tuple) and len(pair) == 2):
+            raise ValueError(f"genotype cell '{name}' pair {k} must be [op, input], got {pair!r}"[:200])
+        op, i = pair
+        if not isinstance(op, str):
+            raise ValueError(f"genotype cell '{name}' pair {k}: the op must be a name, got {op!r}"[:200])
+        if not _is_int(i):
+            raise ValueError(f"genotype cell '{name}' pair {k}: the input must be an integer node index, "
+                             f"got {i!r}"[:200])
+        out.append((op, int(i)))
+    return out
+
+
+def _concat(data: dict[str, Any], name: str, n_nodes: int) -> list[int]:
+    """The nodes a cell concatenates: distinct intermediate nodes ``2 .. 1 + n_nodes``."""
+    concat = data.get(f"{name}_concat", list(range(2, 2 + n_nodes)))
+    if not isinstance(concat, list | tuple) or not all(_is_int(i) for i in concat):
+        raise ValueError(f"genotype '{name}_concat' must be a list of integer node indices, got {concat!r}"[:200])
+    if n_nodes and (not concat or len(set(concat)) != len(concat)
+                    or not all(2 <= i < 2 + n_nodes for i in concat)):
+        raise ValueError(f"genotype cell '{name}' concat {list(concat)} is invalid: give distinct intermediate "
+                         f"nodes in 2..{1 + n_nodes}"[:200])
+    return [int(i) for i in concat]
+
+
 def from_dict(data: dict[str, Any]) -> Genotype:
-    """Inverse of :func:`to_dict`; raises ``ValueError`` naming what is malformed."""
-    try:
-        normal = [(str(op), int(i)) for op, i in data["normal"]]
-        reduce = [(str(op), int(i)) for op, i in data["reduce"]]
-        normal_concat = [int(i) for i in data.get("normal_concat", range(2, 2 + len(normal) // 2))]
-        reduce_concat = [int(i) for i in data.get("reduce_concat", range(2, 2 + len(reduce) // 2))]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(
-            "a genotype needs 'normal' and 'reduce' lists of [op, input] pairs "
-            f"(and optional 'normal_concat'/'reduce_concat'): {exc!r}"
-        ) from None
+    """Inverse of :func:`to_dict`; raises ``ValueError`` naming what is malformed.
+
+    Inputs must be integers (``1.7`` or ``true`` are refused, not truncated), each a predecessor of
+    its node; the concatenated nodes distinct intermediate nodes.
+    """
+    if not isinstance(data, dict) or "normal" not in data or "reduce" not in data:
+        raise ValueError("a genotype needs 'normal' and 'reduce' lists of [op, input] pairs "
+                         "(and optional 'normal_concat'/'reduce_concat')")
+    normal, reduce = _cell(data, "normal"), _cell(data, "reduce")
     for name, cell in (("normal", normal), ("reduce", reduce)):
         if len(cell) % 2:
             raise ValueError(f"genotype cell '{name}' must have 2 [op, input] pairs per node, got {len(cell)}")
         for k, (_, i) in enumerate(cell):
             if not 0 <= i < 2 + k // 2:
                 raise ValueError(f"genotype cell '{name}' pair {k} takes input {i}, which is not a predecessor")
+    normal_concat = _concat(data, "normal", len(normal) // 2)
+    reduce_concat = _concat(data, "reduce", len(reduce) // 2)
     return Genotype(normal, normal_concat, reduce, reduce_concat)
+
+
+def check_file_genotype(genotype: Genotype) -> None:
+    """What a DARTS search can derive, required of a genotype given as a file (DARTS Sec. 2.4: each
+    intermediate node keeps its two strongest edges from *distinct* predecessors, and the ``zero``
+    op is never derived): distinct inputs per node, no cell of only ``none``, and at least one op
+    with parameters (every DARTS space S0-S4 has some)."""
+    for name, cell in (("normal", genotype.normal), ("reduce", genotype.reduce)):
+        for node in range(len(cell) // 2):
+            (_, a), (_, b) = cell[2 * node], cell[2 * node + 1]
+            if a == b:
+                raise ValueError(f"genotype cell '{name}' node {node} takes input {a} twice; "
+                                 "each node combines two distinct predecessors")
+        if cell and all(op == "none" for op, _ in cell):
+            raise ValueError(f"genotype cell '{name}' has only 'none' ops: it would output zeros")
+    cells = [*genotype.normal, *genotype.reduce]
+    if genotype.normal and genotype.reduce and all(op in PARAMETERLESS for op, _ in cells):
+        raise ValueError("genotype has no op with parameters (only skip, pooling, none): nothing to train")
 
 
 def to_json(genotype: Genotype) -> str:
@@ -80,11 +134,15 @@ def load(path: str | Path) -> Genotype:
         raise ValueError(f"cannot read genotype file {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"genotype file {path} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    except (RecursionError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"genotype file {path} is not usable JSON ({type(exc).__name__})") from None
     if isinstance(data, dict) and "genotype" in data and isinstance(data["genotype"], dict):
         data = data["genotype"]
     if not isinstance(data, dict):
         raise ValueError(f"genotype file {path} must hold a JSON object with 'normal' and 'reduce'")
-    return from_dict(data)
+    genotype = from_dict(data)
+    check_file_genotype(genotype)
+    return genotype
 
 
 def count_ops(cell: list[tuple[str, int]], names: frozenset[str] | set[str]) -> int:

@@ -11,6 +11,7 @@ import pytest
 
 from harness import check
 from harness.cli import main
+from tests.hostile.folders import valid_result
 
 SUBSET = ["--methods", "gdas", "--benches", "s2-digits", "--jobs", "1"]
 KEY = "s2-digits/gdas/seed0"
@@ -128,9 +129,11 @@ def test_td_claim_catches_a_node_with_one_input_twice() -> None:
 def _paper_result(folder: Path, method: str, bench: str, seed: int, error: float, num: int,
                   options: dict[str, Any] | None = None, budget: str = "paper") -> None:
     run_id = f"{bench}_{method}_{budget}_s{seed}_{len(list(folder.glob('*')))}"
-    result = {"run_id": run_id, "method": method, "bench": bench, "budget": budget, "seed": seed,
-              "options": options or {}, "status": "complete", "eval": {"test_error": error},
-              "search": {"history": [{"epoch": 49, "parameterless_normal": num}]}}
+    base = valid_result(run_id)  # schema-valid: check trusts nothing else (tests/hostile/)
+    history = [{**base["search"]["history"][0], "epoch": 49, "parameterless_normal": num}]
+    result = {**base, "method": method, "bench": bench, "budget": budget, "seed": seed,
+              "options": options or {}, "status": "complete", "eval": {**base["eval"], "test_error": error},
+              "search": {"history": history}}
     (folder / run_id).mkdir(parents=True)
     (folder / run_id / "result.json").write_text(json.dumps(result))
 

@@ -74,6 +74,6 @@ def test_eval_trains_a_fixed_genotype_once(tmp_path, capsys) -> None:
     assert main(args) == 0  # complete: not retrained
     assert json.loads(capsys.readouterr().out)["eval"] == result["eval"] and path.stat().st_mtime_ns == stamp
     other = tmp_path / "g.json"
-    other.write_text(json.dumps({**result["genotype"], "normal": [["skip_connect", 0]] * 8}))
+    other.write_text(json.dumps({**result["genotype"], "normal": [["skip_connect", 0], ["sep_conv_3x3", 1]] * 4}))
     assert main([*args[:2], str(other), *args[3:]]) == 0
     assert json.loads(capsys.readouterr().out)["run_id"].startswith("s0-digits_fixed-g_smoke_s0_")

@@ -1,0 +1,57 @@
+"""Parsing of list-valued command-line options, strict: an empty item or list is an error, not a no-op.
+
+``--seeds ,,,`` once ran nothing and exited 0, ``--seeds ""`` silently ran seed 0 and
+``--bench ""`` did nothing; each now fails before any work with one line saying what is valid.
+"""
+
+from __future__ import annotations
+
+#: numpy's legacy seeding takes 32-bit seeds (``np.random.seed``)
+MAX_SEED = 2**32 - 1
+
+
+def int_list(text: str, option: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``; ``ValueError`` for an empty list or item, or a non-integer."""
+    items = [x.strip() for x in text.split(",")]
+    if not any(items) or not all(items):
+        raise ValueError(f"{option} expected comma-separated integers, got '{text}' (an empty item)")
+    try:
+        return [int(x) for x in items]
+    except ValueError:
+        raise ValueError(f"{option} expected comma-separated integers, got '{text}'") from None
+
+
+def seed_list(seed: int | None, seeds: str | None) -> list[int]:
+    """The seeds of ``--seed`` or ``--seeds`` (default ``[0]``), each in ``0..2**32-1``."""
+    out = int_list(seeds, "--seeds") if seeds is not None else [0 if seed is None else seed]
+    for s in out:
+        if s < 0:
+            raise ValueError(f"seed must be >= 0, got {s}")
+        if s > MAX_SEED:
+            raise ValueError(f"seed must be <= {MAX_SEED} (numpy's seed range), got {s}")
+    return out
+
+
+def name_list(text: str, option: str) -> list[str]:
+    """``"a, b"`` -> ``["a", "b"]``; ``ValueError`` for an empty list or item."""
+    items = [x.strip() for x in text.split(",")]
+    if not all(items):
+        raise ValueError(f"{option} expected comma-separated names, got '{text}' (an empty item)")
+    return items
+
+
+#: the smallest of each ``harness profile`` shape option; an image must survive the supernet's two
+#: reduction cells (DARTS Sec. 3.1: cells at 1/3 and 2/3 of the depth halve the resolution) with
+#: at least 2 x 2 pixels left
+PROFILE_MINIMUMS = {"--batch-size": 1, "--channels": 1, "--layers": 1, "--image-size": 8, "--num-classes": 2,
+                    "--steps": 1}
+
+
+def check_profile_shape(**values: int | None) -> None:
+    """``ValueError`` naming the first ``harness profile`` option below its minimum
+    (keyword names as in :data:`PROFILE_MINIMUMS`, ``_`` for ``-``; ``None`` = the default)."""
+    for key, value in values.items():
+        option = "--" + key.replace("_", "-")
+        low = PROFILE_MINIMUMS[option]
+        if value is not None and value < low:
+            raise ValueError(f"{option} must be >= {low}, got {value}")

@@ -1,0 +1,174 @@
+"""Reading run folders that may be broken or hostile (``status``, ``report``, ``check``, resume).
+
+One function, :func:`read_result`, decides whether a ``result.json`` can be trusted: it must be a
+regular file (a FIFO would hang the reader, a directory crash it; neither is opened), hold JSON of
+sane size and nesting, and validate against the documented schema (:mod:`harness.schema`) plus a few
+rules the schema cannot say (a complete result's genotype is a genotype, integers fit 64 bits).
+Anything else comes back with a one-line reason and is listed as ``unreadable: <reason>``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from harness.schema import RESULT_SCHEMA
+from harness.storage import describe_mode
+
+#: larger result files are refused unread (a real one is a few hundred kB at most)
+MAX_BYTES = 64 * 2**20
+MAX_DEPTH = 64
+_INT_LIMIT = 2**63
+_VALIDATOR = jsonschema.Draft202012Validator(RESULT_SCHEMA)
+
+
+class Unreadable(ValueError):
+    """A file of a run folder that cannot be used; the message is the reason, one line."""
+
+
+def read_json_file(path: Path, max_bytes: int = MAX_BYTES) -> Any:
+    """Parse ``path`` as JSON; :class:`Unreadable` with the reason for anything else.
+
+    The file is checked with ``stat`` before it is opened (a FIFO or directory is refused, never
+    opened), opened non-blocking and checked again (it may have been swapped in between).
+    """
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise Unreadable(f"cannot stat: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise Unreadable(f"{describe_mode(st.st_mode)}, not a regular file")
+    if st.st_size > max_bytes:
+        raise Unreadable(f"{st.st_size} bytes, larger than {max_bytes}")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise Unreadable(f"cannot open: {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Unreadable("not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            raw = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise Unreadable(f"cannot read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unreadable("not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Unreadable(f"not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except RecursionError:
+        raise Unreadable("JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise Unreadable(f"not usable JSON ({str(exc).splitlines()[0][:80]})") from None
+    problem = _sanity(data)
+    if problem:
+        raise Unreadable(problem)
+    return data
+
+
+def _sanity(data: Any) -> str | None:
+    """Nesting deeper than :data:`MAX_DEPTH` or integers beyond 64 bits (iteratively: no recursion)."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"JSON nested deeper than {MAX_DEPTH} levels"
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) >= _INT_LIMIT:
+            return "an integer does not fit in 64 bits"
+    return None
+
+
+@dataclass
+class ReadResult:
+    """A ``result.json`` and whether it can be trusted: ``data`` when it can, else ``reason``."""
+
+    path: Path
+    data: dict[str, Any] | None = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.data is not None
+
+    @property
+    def complete(self) -> bool:
+        return self.data is not None and self.data.get("status") == "complete"
+
+
+def schema_problem(data: Any) -> str | None:
+    """The first way ``data`` breaks :data:`harness.schema.RESULT_SCHEMA` (or the genotype rules), else ``None``."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not an object"
+    try:
+        error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(data))
+    except RecursionError:
+        return "JSON nested too deeply"
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "top level"
+        return f"schema: {where}: {error.message[:120]}"
+    for name in ("run_id", "method", "bench", "budget"):
+        if not data[name]:
+            return f"schema: {name} is empty"
+    if data["status"] == "complete":
+        ev = data["eval"]
+        if not (isinstance(ev["test_error"], int | float) and math.isfinite(ev["test_error"])):
+            return f"complete but test_error is {ev['test_error']}"
+        genotype = data["genotype"]
+        if "normal" in genotype:  # the DARTS cell format (other spaces record their own)
+            from spaces.genotype import from_dict
+
+            try:
+                from_dict(genotype)
+            except ValueError as exc:
+                return f"invalid genotype: {str(exc)[:120]}"
+    return None
+
+
+def read_result(path: Path) -> ReadResult:
+    """Read and check one ``result.json`` (never raises for what the file holds)."""
+    path = Path(path)
+    try:
+        data = read_json_file(path)
+    except Unreadable as exc:
+        return ReadResult(path, reason=str(exc))
+    problem = schema_problem(data)
+    if problem:
+        return ReadResult(path, reason=problem)
+    return ReadResult(path, data=data)
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """A run's ``config.json`` as a dict; ``{}`` when it is missing or unusable."""
+    try:
+        data = read_json_file(path)
+    except Unreadable:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def find_results(root: Path, name: str = "result.json") -> list[Path]:
+    """Every ``name`` under ``root`` (any depth), sorted; symbolic links to folders are not followed
+    and unreadable folders are skipped (``os.walk``)."""
+    found = []
+    for folder, dirs, files in os.walk(root, onerror=lambda exc: None):
+        dirs.sort()
+        if name in files or name in dirs:  # a directory named result.json is reported, not skipped
+            found.append(Path(folder) / name)
+    return sorted(found)
