@@ -47,6 +47,10 @@ class Protocol:
     cutout: int = 16
     label_smoothing: float = 0.0
     eval_subset: int | None = None  # cap on evaluation training images (None: all)
+    precision: str = "fp32"  # fp32 (the paper's numbers) | tf32 | bf16 (autocast); harness.evaluate.numerics
+    channels_last: bool = False  # channels_last memory format for the networks and their inputs
+    data_path: str = "device"  # device (harness.device_data; c10/c100/svhn/digits) | torchvision (PIL, DataLoader)
+    deterministic: bool = False  # deterministic kernels; otherwise cudnn.benchmark
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,7 +70,7 @@ RDARTS_SMALL = Protocol(eval_layers=8, eval_channels=16)  # CIFAR-100 / SVHN in 
 IMAGENET = Protocol(search_epochs=30, search_batch=256, k=3, search_image_size=224, search_stem="imagenet",
                     eval_network="imagenet",
                     eval_layers=14, eval_channels=48, eval_epochs=250, eval_batch=1024, eval_lr=0.5,
-                    eval_weight_decay=3e-5, drop_path=0.0, cutout=0, label_smoothing=0.1)
+                    eval_weight_decay=3e-5, drop_path=0.0, cutout=0, label_smoothing=0.1, data_path="torchvision")
 #: stand-in protocol for the embedded digits (16 x 16): the CIFAR protocol
 DIGITS = Protocol()
 NASBENCH = Protocol(search_layers=9, search_channels=16, search_epochs=50, search_batch=96,
@@ -140,9 +144,11 @@ def parse_overrides(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
                 out[key] = int(text)
             elif kind.startswith("float"):
                 out[key] = float(text)
+            elif kind.startswith("bool"):
+                out[key] = {"true": True, "1": True, "false": False, "0": False}[text.lower()]
             else:
                 out[key] = text
-        except ValueError:
+        except (ValueError, KeyError):
             raise ValueError(f"bad override '{item}': {key} takes a {kind.split(' ')[0]}") from None
     return out
 
@@ -184,4 +190,18 @@ def resolve_protocol(bench_id: str, budget: str, **overrides: Any) -> Protocol:
             raise ValueError(f"{name} must be >= 1, got {getattr(proto, name)}")
     if proto.k is not None and proto.k < 1:
         raise ValueError(f"K must be >= 1, got {proto.k}")
+    _check_compute_fields(proto, get(bench_id).dataset)
     return proto
+
+
+def _check_compute_fields(proto: Protocol, dataset: str) -> None:
+    """``ValueError`` naming the valid values of precision and data_path."""
+    from harness.data import DATA_PATHS
+    from harness.evaluate import PRECISIONS
+
+    if proto.precision not in PRECISIONS:
+        raise ValueError(f"unknown precision '{proto.precision}'; valid: {', '.join(PRECISIONS)}")
+    if proto.data_path not in DATA_PATHS:
+        raise ValueError(f"unknown data_path '{proto.data_path}'; valid: {', '.join(DATA_PATHS)}")
+    if proto.data_path == "device" and dataset == "imagenet":
+        raise ValueError("data_path=device covers c10, c100, svhn and digits; ImageNet takes data_path=torchvision")

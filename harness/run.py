@@ -39,9 +39,9 @@ from torch.utils.data import Dataset, Subset
 from tqdm import tqdm
 
 import methods
-from harness import benchmarks, data
+from harness import benchmarks, data, distributed
 from harness.benchmarks import Protocol
-from harness.evaluate import train_and_test
+from harness.evaluate import memory_format, numerics, train_and_test
 from harness.results import RESULT, config_hash, environment, read_json, write_json
 from methods.base import SearchHParams, build_method, method_class
 from spaces.evalnet import count_macs, count_params
@@ -132,10 +132,11 @@ def rng_state() -> dict[str, Any]:
            "python": random.getstate()}
     if torch.cuda.is_available():
         out["cuda"] = torch.cuda.get_rng_state_all()
-    return out
+    return distributed.gather_states(out)  # under DDP: every process's states
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    state = distributed.own_state(state)
     torch.set_rng_state(state["torch"])
     name, keys, *rest = state["numpy"]
     np.random.set_state((name, keys.numpy(), *rest))
@@ -164,6 +165,8 @@ class Run:
         self.cfg = cfg
         self.dir = Path(out) / cfg.run_id
         self.data_root, self.download, self.progress = data_root, download, progress
+        distributed.init(device)  # joins torchrun's / Slurm's process group when there is one
+        device = distributed.local_device(device)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.stop_on_sigterm = stop_on_sigterm
         self._stop = False
@@ -190,17 +193,25 @@ class Run:
         the status may be ``skipped`` (another process holds the run's lock) or ``interrupted``
         (stopped by SIGTERM after a checkpoint); those two write nothing.
         """
+        if not distributed.is_main():  # DDP: rank 0 decides and writes, the others compute along
+            verdict = distributed.broadcast(None)
+            if verdict is not None:
+                return verdict
+            with numerics(self.cfg.protocol.precision, self.cfg.protocol.deterministic):
+                return self._execute()
         done = self.existing()
         if done is not None:
-            return done
+            return distributed.broadcast(done)
         self.dir.mkdir(parents=True, exist_ok=True)
         with run_lock(self.dir) as locked:
             if not locked:
                 log.info("%s: skipped, another process holds %s", self.cfg.run_id, self.dir / LOCK)
-                return self._unwritten("skipped", f"another process is running it (holds {self.dir / LOCK})")
+                return distributed.broadcast(
+                    self._unwritten("skipped", f"another process is running it (holds {self.dir / LOCK})"))
             done = self.existing()  # completed by another process since the first look
             if done is not None:
-                return done
+                return distributed.broadcast(done)
+            distributed.broadcast(None)
             return self._execute_locked()
 
     def _execute_locked(self) -> dict[str, Any]:
@@ -213,7 +224,8 @@ class Run:
             write_json(self.dir / CONFIG, {"run_id": self.cfg.run_id, **self.cfg.to_dict()})
         started = time.time()
         try:
-            result = self._execute()
+            with numerics(self.cfg.protocol.precision, self.cfg.protocol.deterministic):
+                result = self._execute()
         except InterruptedError as exc:
             log.info("%s", exc)
             return self._unwritten("interrupted", str(exc))
@@ -278,15 +290,13 @@ class Run:
         history: list[dict[str, Any]] = []
         start = 0
         ckpt = self.dir / CHECKPOINT
-        state = load_checkpoint(ckpt)
+        state = distributed.broadcast(load_checkpoint(ckpt))  # DDP: every process resumes from rank 0's read
         if state is not None:
             method.load_state_dict(state["method"])
             sched.load_state_dict(state["scheduler"])
             history, start = state["history"], int(state["next_epoch"])
             set_rng_state(state["rng"])
             log.info("resumed search at epoch %d", start)
-        train = _cap(bundle.search_train, proto.search_subset)
-        val = _cap(bundle.search_val, proto.search_subset)
         with self._sigterm_stops():
             bar = tqdm(range(start, proto.search_epochs), desc=f"search {cfg.run_id}", disable=not self.progress,
                        initial=start, total=proto.search_epochs)
@@ -294,8 +304,10 @@ class Run:
                 method.model.train()
                 method.begin_epoch(epoch, proto.search_epochs)
                 order = cfg.seed * 100_003 + epoch  # data order depends only on seed and epoch
-                loaders = zip(data.make_loader(train, proto.search_batch, shuffle=True, seed=order),
-                              data.make_loader(val, proto.search_batch, shuffle=True, seed=order + 50_000),
+                loaders = zip(*(data.split_loader(bundle, split, proto.search_batch, shuffle=True, seed=s,
+                                                  path=proto.data_path, device=self.device, cap=proto.search_subset,
+                                                  distribute=False)
+                                for split, s in (("search_train", order), ("search_val", order + 50_000))),
                               strict=False)
                 sums: dict[str, float] = {}
                 steps = 0
@@ -358,11 +370,14 @@ class Run:
             log.info("evaluation: %s", note)
         if tabulated is not None:
             return {**tabulated, "params": params, "macs": macs, "macs_include": macs_include, **noted}
-        train = data.make_loader(_cap(bundle.eval_train, proto.eval_subset), proto.eval_batch, shuffle=True,
-                                 seed=cfg.seed)
-        test = data.make_loader(bundle.test, max(proto.eval_batch, 256), shuffle=False, seed=cfg.seed)
+        fmt = memory_format(proto.channels_last)
+        train = data.split_loader(bundle, "eval_train", proto.eval_batch, shuffle=True, seed=cfg.seed,
+                                  path=proto.data_path, device=self.device, cap=proto.eval_subset, memory_format=fmt,
+                                  num_workers=data.default_workers(benchmarks.get(cfg.bench).dataset, proto.data_path))
+        test = data.split_loader(bundle, "test", max(proto.eval_batch, 256), shuffle=False, seed=cfg.seed,
+                                 path=proto.data_path, device=self.device, memory_format=fmt, distribute=False)
         ckpt = self.dir / EVAL_CHECKPOINT
-        resume = load_checkpoint(ckpt)
+        resume = distributed.broadcast(load_checkpoint(ckpt))
         if resume is not None and resume.get("genotype") != genotype.to_dict():
             log.warning("%s belongs to another genotype; evaluation starts over", ckpt)
             resume = None
@@ -390,7 +405,8 @@ class Run:
                                    momentum=proto.eval_momentum, weight_decay=proto.eval_weight_decay,
                                    grad_clip=proto.eval_grad_clip, aux_weight=proto.aux_weight,
                                    drop_path_prob=proto.drop_path, device=self.device,
-                                   label_smoothing=proto.label_smoothing, progress=self.progress,
+                                   label_smoothing=proto.label_smoothing, precision=proto.precision,
+                                   channels_last=proto.channels_last, progress=self.progress,
                                    on_epoch=on_epoch, checkpoint=checkpoint, resume=resume)
         return {**stats, "params": params, "macs": macs, "macs_include": macs_include, **noted}
 
@@ -417,6 +433,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     the previous one and the new one takes its name: a kill at any moment leaves at least one whole
     checkpoint, and a checkpoint damaged later still has one to fall back to.
     """
+    if not distributed.is_main():  # under DDP rank 0 writes (every process's RNG states included)
+        return
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
         torch.save(state, fh)
