@@ -13,7 +13,8 @@ All random numbers (the sample order and every augmentation parameter) come from
 ``torch.Generator`` owned by the loader, seeded by the caller: the batches are a function of the
 seed alone, identical on CPU and GPU, and a loader whose ``generator`` state is restored continues
 exactly where it was (``harness.run`` saves that state with each evaluation checkpoint). The order
-is ``torch.randperm(n, generator=g)``, the same call as ``torch.utils.data.RandomSampler``, so a
+is ``torch.randperm(n, generator=g)`` after one ``int64`` draw, the calls of a ``DataLoader``
+iterator (its workers' base seed) and its ``RandomSampler``, so a
 split without augmentation (the digits) yields exactly the batches of ``DataLoader(shuffle=True,
 generator=g)``.
 
@@ -174,6 +175,8 @@ class DeviceLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.split)
+        # a DataLoader iterator first draws its workers' base seed from the generator: draw it too
+        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
         size = self.split.images.shape[-1]
         dev = self.split.images.device
