@@ -74,12 +74,12 @@ def draw(aug: Augment, n: int, size: int, generator: torch.Generator) -> Augment
     return AugmentParams(oy, ox, flip, cy, cx)
 
 
-def apply(aug: Augment, images: torch.Tensor, p: AugmentParams) -> torch.Tensor:
+def apply(aug: Augment, images: torch.Tensor, p: AugmentParams | None) -> torch.Tensor:
     """Augment a ``B x C x H x W`` batch (``uint8``, or float when ``aug.mean`` is None) -> float batch."""
     b, _, h, w = images.shape
     dev = images.device
     x = images
-    if aug.crop_pad > 0 or aug.flip:
+    if p is not None and (aug.crop_pad > 0 or aug.flip):
         pad = aug.crop_pad
         if pad > 0:
             x = F.pad(x, (pad, pad, pad, pad))
@@ -98,7 +98,7 @@ def apply(aug: Augment, images: torch.Tensor, p: AugmentParams) -> torch.Tensor:
         mean = torch.tensor(aug.mean, device=dev).view(1, -1, 1, 1)
         std = torch.tensor(aug.std, device=dev).view(1, -1, 1, 1)
         x = (x - mean) / std
-    if aug.cutout > 0:
+    if p is not None and aug.cutout > 0:
         size_h, size_w = x.shape[-2], x.shape[-1]
         y0 = p.centre_y.to(dev) - aug.cutout // 2
         x0 = p.centre_x.to(dev) - aug.cutout // 2
@@ -180,10 +180,13 @@ class DeviceLoader:
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
         size = self.split.images.shape[-1]
         dev = self.split.images.device
+        aug = self.split.augment
+        random_aug = aug.crop_pad > 0 or aug.flip or aug.cutout > 0  # nothing drawn otherwise (the digits)
         for b in range(len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            params = draw(self.split.augment, len(idx), size, self.generator)
+            params = draw(self.split.augment, len(idx), size, self.generator) if random_aug else None
             lo, hi = shard(len(idx), self.rank, self.world)
             local = idx[lo:hi].to(dev)
-            x = apply(self.split.augment, self.split.images[local], params[lo:hi])
+            x = self.split.images[local]
+            x = apply(aug, x, None if params is None else params[lo:hi])
             yield x.contiguous(memory_format=self.memory_format), self.split.labels[local]
