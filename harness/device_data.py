@@ -13,8 +13,9 @@ All random numbers (the sample order and every augmentation parameter) come from
 ``torch.Generator`` owned by the loader, seeded by the caller: the batches are a function of the
 seed alone, identical on CPU and GPU, and a loader whose ``generator`` state is restored continues
 exactly where it was (``harness.run`` saves that state with each evaluation checkpoint). The order
-is ``torch.randperm(n, generator=g)`` after one ``int64`` draw, the calls of a ``DataLoader``
-iterator (its workers' base seed) and its ``RandomSampler``, so a
+is ``torch.randperm(n, generator=g)`` after one ``int64`` draw, and the epoch ends with a second
+permutation drawn: the calls of a ``DataLoader`` iterator (its workers' base seed) and its
+``RandomSampler`` (whose remainder permutation is drawn when it is exhausted), so a
 split without augmentation (the digits) yields exactly the batches of ``DataLoader(shuffle=True,
 generator=g)``.
 
@@ -175,7 +176,7 @@ class DeviceLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.split)
-        # a DataLoader iterator first draws its workers' base seed from the generator: draw it too
+        # a DataLoader iterator first draws its workers' base seed from the generator
         torch.empty((), dtype=torch.int64).random_(generator=self.generator)
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
         size = self.split.images.shape[-1]
@@ -190,3 +191,5 @@ class DeviceLoader:
             x = self.split.images[local]
             x = apply(aug, x, None if params is None else params[lo:hi])
             yield x.contiguous(memory_format=self.memory_format), self.split.labels[local]
+        if self.shuffle:  # RandomSampler draws a second permutation (for its remainder) when exhausted
+            torch.randperm(n, generator=self.generator)
