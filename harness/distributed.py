@@ -18,13 +18,14 @@ draws are identical), only rank 0 writes.
 from __future__ import annotations
 
 import datetime
+import io
 import os
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["all_sum", "gather_states", "init", "is_main", "local_device", "own_state", "rank", "world"]
+__all__ = ["all_sum", "barrier_and_close", "broadcast", "gather_states", "init", "is_main", "local_device", "own_state", "rank", "world"]
 
 
 def world() -> int:
@@ -83,8 +84,8 @@ def gather_states(state: dict[str, Any]) -> dict[str, Any]:
     if world() == 1:
         return state
     states: list[Any] = [None] * world()
-    dist.all_gather_object(states, state)
-    return {"ranks": states}
+    dist.all_gather_object(states, _dumps(state))
+    return {"ranks": [_loads(s) for s in states]}
 
 
 def own_state(state: dict[str, Any]) -> dict[str, Any]:
@@ -103,6 +104,24 @@ def broadcast(obj: Any) -> Any:
     """Rank 0's ``obj`` on every process."""
     if world() == 1:
         return obj
-    box = [obj]
+    box = [_dumps(obj) if is_main() else None]
     dist.broadcast_object_list(box, src=0)
-    return box[0]
+    return _loads(box[0])
+
+
+def _dumps(obj: Any) -> bytes:
+    """``torch.save`` bytes: ``*_object`` collectives fail to unpickle some tensors (RNG byte states)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def _loads(blob: bytes) -> Any:
+    return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+
+
+def barrier_and_close() -> None:
+    """Wait for every process, then leave the process group (no-op without one)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
