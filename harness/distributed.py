@@ -25,7 +25,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["all_sum", "barrier_and_close", "broadcast", "gather_states", "init", "is_main", "local_device", "own_state", "rank", "world"]
+__all__ = ["all_sum", "barrier_and_close", "broadcast", "gather_states", "init", "is_main", "local_device",
+           "own_state", "rank", "world"]
 
 
 def world() -> int:
