@@ -43,6 +43,8 @@ executor_options = [
     click.option("--partition", default=None, help="Slurm partition"),
     click.option("--time-min", type=int, default=None, help="time limit per job in minutes (Slurm default: 3 days)"),
     click.option("--gpus", type=int, default=0, show_default=True, help="GPUs per job"),
+    click.option("--gpus-per-run", type=int, default=1, show_default=True,
+                 help="processes (GPUs) per run, joined by torch.distributed DDP (Slurm tasks per node)"),
     click.option("--mem-gb", type=float, default=None, help="memory per job in GB"),
     click.option("--slurm-folder", default=None, help="submitit logs and pickles (default: OUT/.submitit)"),
 ]
@@ -111,7 +113,7 @@ def list_cmd(fields: bool) -> None:
 def run_cmd(method_names: str, bench: str, budget: str, seed: int | None, seeds: str | None, out: str,
             data_root: str | None, download: bool, device: str | None, epochs: int | None,
             sets: tuple[str, ...], progress: bool, executor: str, workers: int, partition: str | None,
-            time_min: int | None, gpus: int, mem_gb: float | None, slurm_folder: str | None,
+            time_min: int | None, gpus: int, mem_gb: float | None, slurm_folder: str | None, gpus_per_run: int,
             ablation: bool, k_sweep: str | None, **toggles: Any) -> None:
     """Search, derive, evaluate and record; complete runs are skipped, unfinished ones resumed."""
     seed_list = _ints(seeds) if seeds else [0 if seed is None else seed]
@@ -119,7 +121,7 @@ def run_cmd(method_names: str, bench: str, budget: str, seed: int | None, seeds:
     device = _check_device(device, here=executor != "slurm")
     try:
         folder = None if slurm_folder is None else Path(slurm_folder)
-        cluster = ClusterOptions(partition, time_min, gpus, mem_gb, folder)
+        cluster = ClusterOptions(partition, time_min, gpus, mem_gb, folder, gpus_per_run)
         check_executor(executor, workers)
         overrides = {"search_epochs": epochs, **benchmarks.parse_overrides(sets)}
         if ablation or k_sweep:

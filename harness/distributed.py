@@ -49,7 +49,7 @@ def init(device: str | None = None) -> bool:
     """
     if dist.is_initialized():
         return world() > 1
-    if "WORLD_SIZE" not in os.environ and "SLURM_NTASKS" in os.environ and int(os.environ["SLURM_NTASKS"]) > 1:
+    if "WORLD_SIZE" not in os.environ and _submitit_tasks() > 1:
         import submitit
 
         submitit.helpers.TorchDistributedEnvironment().export()
@@ -60,6 +60,18 @@ def init(device: str | None = None) -> bool:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group("nccl" if cuda else "gloo", timeout=datetime.timedelta(days=7))
     return True
+
+
+def _submitit_tasks() -> int:
+    """Tasks of the submitit job this process belongs to (1 outside a job)."""
+    if not any(k.startswith("SUBMITIT_") for k in os.environ):
+        return 1
+    import submitit
+
+    try:
+        return int(submitit.JobEnvironment().num_tasks)
+    except RuntimeError:
+        return 1
 
 
 def local_device(device: str | None) -> str | None:

@@ -135,3 +135,18 @@ def test_a_killed_group_resumes_to_the_uninterrupted_group_result(tmp_path: Path
     resumed = json.loads((killed / cfg.run_id / "result.json").read_text())
     keys = ("test_error", "train_loss", "train_acc")
     assert {k: resumed["eval"][k] for k in keys} == {k: ref[0]["eval"][k] for k in keys}
+
+
+def test_gpus_per_run_asks_slurm_for_one_task_per_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import submitit.slurm.slurm as submitit_slurm
+
+    from harness.executors import ClusterOptions, make_executor
+
+    monkeypatch.setattr(submitit_slurm.SlurmExecutor, "affinity", classmethod(lambda cls: 2))
+    ex = make_executor("slurm", tmp_path, 3, ClusterOptions(gpus_per_run=4, gpus=1))
+    params = ex._executor.parameters
+    assert (params["ntasks_per_node"], params["gpus_per_node"], params["nodes"]) == (4, 4, 1)
+    local = make_executor("submitit-local", tmp_path, 1, ClusterOptions(gpus_per_run=2))
+    assert local._executor.parameters["tasks_per_node"] == 2
+    with pytest.raises(ValueError, match="--gpus-per-run must be >= 1"):
+        ClusterOptions(gpus_per_run=0)
