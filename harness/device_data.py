@@ -76,8 +76,11 @@ def draw(aug: Augment, n: int, size: int, generator: torch.Generator) -> Augment
 
 
 def apply(aug: Augment, images: torch.Tensor, p: AugmentParams | None) -> torch.Tensor:
-    """Augment a ``B x C x H x W`` batch (``uint8``, or float when ``aug.mean`` is None) -> float batch."""
-    b, _, h, w = images.shape
+    """Augment a ``B x C x H x W`` batch (``uint8``, or float when ``aug.mean`` is None) -> float batch.
+
+    ``p`` None: no random step (normalisation and resize only).
+    """
+    b, c, h, w = images.shape
     dev = images.device
     x = images
     if p is not None and (aug.crop_pad > 0 or aug.flip):
@@ -90,15 +93,21 @@ def apply(aug: Augment, images: torch.Tensor, p: AugmentParams | None) -> torch.
         cols = ox[:, None] + ar_w  # B x W
         if aug.flip:  # a flipped crop reads its columns backwards
             cols = torch.where(p.flip.to(dev)[:, None], ox[:, None] + (w - 1) - ar_w, cols)
-        batch = torch.arange(b, device=dev)[:, None, None]
-        x = x[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)  # B x H x W x C -> B x C x H x W
-    x = x.float().div_(255.0) if aug.mean is not None else x.float()
-    if aug.resize is not None and aug.resize != h:
-        x = F.interpolate(x, size=(aug.resize, aug.resize), mode="bilinear", align_corners=False, antialias=True)
+        # one gather over the flattened padded image: pixel (i, j) of the crop is (rows[i], cols[j])
+        linear = (rows[:, :, None] * (w + 2 * pad) + cols[:, None, :]).view(b, 1, h * w).expand(b, c, h * w)
+        x = torch.gather(x.flatten(2), 2, linear).view(b, c, h, w)
     if aug.mean is not None:
-        mean = torch.tensor(aug.mean, device=dev).view(1, -1, 1, 1)
+        x = x.float()
+        if aug.resize is not None and aug.resize != h:
+            x = F.interpolate(x.div_(255.0), size=(aug.resize, aug.resize), mode="bilinear", align_corners=False,
+                              antialias=True).mul_(255.0)
         std = torch.tensor(aug.std, device=dev).view(1, -1, 1, 1)
-        x = (x - mean) / std
+        mean = torch.tensor(aug.mean, device=dev).view(1, -1, 1, 1)
+        x = x.mul_(1.0 / (255.0 * std)).sub_(mean / std)  # (x / 255 - mean) / std in two in-place steps
+    else:
+        x = x.float()
+        if aug.resize is not None and aug.resize != h:
+            x = F.interpolate(x, size=(aug.resize, aug.resize), mode="bilinear", align_corners=False, antialias=True)
     if p is not None and aug.cutout > 0:
         size_h, size_w = x.shape[-2], x.shape[-1]
         y0 = p.centre_y.to(dev) - aug.cutout // 2
@@ -106,8 +115,8 @@ def apply(aug: Augment, images: torch.Tensor, p: AugmentParams | None) -> torch.
         ys, xs = torch.arange(size_h, device=dev), torch.arange(size_w, device=dev)
         in_y = (ys >= y0[:, None]) & (ys < y0[:, None] + aug.cutout)
         in_x = (xs >= x0[:, None]) & (xs < x0[:, None] + aug.cutout)
-        x = x.masked_fill((in_y[:, :, None] & in_x[:, None, :])[:, None], 0.0)
-    return x.contiguous()
+        x = x.masked_fill_((in_y[:, :, None] & in_x[:, None, :])[:, None], 0.0)
+    return x
 
 
 @dataclass
