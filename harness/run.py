@@ -251,7 +251,8 @@ class Run:
         bench = benchmarks.get(cfg.bench)
         return {"run_id": cfg.run_id, "method": cfg.method, "options": cfg.options, "bench": cfg.bench,
                 "space": bench.space, "dataset": bench.dataset, "budget": cfg.budget, "seed": cfg.seed,
-                "status": "running", "config": cfg.to_dict(), "env": environment(self.device, cfg.to_dict())}
+                "status": "running", "config": cfg.to_dict(), "env": environment(self.device, cfg.to_dict()),
+                "processes": distributed.world()}  # DDP processes (GPUs) that trained the run
 
     def _execute(self) -> dict[str, Any]:
         cfg, proto = self.cfg, self.cfg.protocol

@@ -124,7 +124,7 @@ def test_a_killed_group_resumes_to_the_uninterrupted_group_result(tmp_path: Path
     assert group(cfg, tmp_path / "ref") == [0, 0]
     ref = [json.loads((tmp_path / "ref" / f"rank{r}.json").read_text()) for r in range(2)]
     assert ref[0]["status"] == "complete" and ref[0]["eval"] == ref[1]["eval"]
-    assert (tmp_path / "ref" / cfg.run_id / "result.json").exists()
+    assert json.loads((tmp_path / "ref" / cfg.run_id / "result.json").read_text())["processes"] == 2
 
     killed = tmp_path / "killed"
     codes = group(cfg, killed, kill_at=4 + 2)  # 4 batches per epoch per process: epoch 1, batch 2
