@@ -210,3 +210,24 @@ def test_sigkill_mid_evaluation_resumes_to_the_uninterrupted_result_with_augment
     resumed = Run(cfg, tmp_path / "killed", data_root=str(cifar), device="cpu").execute()
     keys = ("test_error", "train_loss", "train_acc")
     assert {k: resumed["eval"][k] for k in keys} == {k: ref["eval"][k] for k in keys}
+
+
+def test_torchvision_path_shards_with_a_seeded_distributed_sampler(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import distributed
+
+    bundle = data.load("digits")
+    monkeypatch.setattr(distributed, "world", lambda: 2)
+    seen = []
+    for r in range(2):
+        monkeypatch.setattr(distributed, "rank", lambda r=r: r)
+        loader = data.split_loader(bundle, "test", 40, shuffle=True, seed=4, path="torchvision")
+        loader.sampler.set_epoch(1)
+        seen.append(torch.cat([y for _, y in loader]))
+        again = data.split_loader(bundle, "test", 40, shuffle=True, seed=4, path="torchvision")
+        again.sampler.set_epoch(1)
+        assert torch.equal(seen[-1], torch.cat([y for _, y in again]))
+    assert len(seen[0]) + len(seen[1]) >= len(bundle.test)  # DistributedSampler pads to equal shares
+    with pytest.raises(ValueError, match="does not divide over 2 processes"):
+        data.split_loader(bundle, "test", 41, shuffle=True, seed=4, path="torchvision")
+    assert data.default_workers("imagenet", "torchvision") >= 1
+    assert data.default_workers("c10", "torchvision") == data.default_workers("c10", "device") == 0
