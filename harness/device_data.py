@@ -184,9 +184,13 @@ class DeviceLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.split)
-        # a DataLoader iterator first draws its workers' base seed from the generator
+        # a DataLoader draws its workers' base seed from the generator when the iterator is created
+        # (not lazily: ``tqdm.auto`` creates one iterator it never uses, which costs a DataLoader a draw)
         torch.empty((), dtype=torch.int64).random_(generator=self.generator)
+        return self._batches()
+
+    def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.split)
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
         size = self.split.images.shape[-1]
         dev = self.split.images.device
