@@ -46,3 +46,17 @@ def test_the_wrapper_refuses_cuda_without_a_gpu(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "CUDA is not available" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_profile_reports_throughput_as_json(capsys: pytest.CaptureFixture) -> None:
+    from harness.cli import main
+
+    code = main(["profile", "--method", "gdas", "--batch-size", "4", "--channels", "4", "--layers", "2",
+                 "--image-size", "16", "--steps", "1", "--throughput", "ci", "--device", "cpu", "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    tp = result["throughput"]
+    assert tp["search_seconds_per_iteration"] == result["seconds_per_step"]
+    assert tp["search_images_per_s"] == pytest.approx(4 / result["seconds_per_step"])
+    assert tp["eval"]["shape"]["name"] == "ci" and tp["eval"]["images_per_s"] > 0
+    assert tp["eval"]["cuda_peak_bytes"] is None and result["cuda_peak_bytes"] is None
