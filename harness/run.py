@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Subset
 from tqdm import tqdm
 
 import methods
@@ -147,10 +146,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def _tupleize(x: Any) -> Any:
     return tuple(_tupleize(i) for i in x) if isinstance(x, list | tuple) else x
-
-
-def _cap(ds: Dataset, n: int | None) -> Dataset:
-    return ds if n is None or n >= len(ds) else Subset(ds, range(n))
 
 
 def search_hparams(cfg: RunConfig) -> SearchHParams:
