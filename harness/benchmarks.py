@@ -41,7 +41,8 @@ RDARTS_SMALL: Sets = {"eval.layers": 8, "eval.channels": 16}  # CIFAR-100 / SVHN
 IMAGENET: Sets = {"search.epochs": 30, "search.batch": 256, "options.k": 3, "search.image_size": 224,
                   "search.stem": "imagenet", "eval.network": "imagenet", "eval.layers": 14, "eval.channels": 48,
                   "eval.epochs": 250, "eval.batch": 1024, "eval.lr": 0.5, "eval.weight_decay": 3e-5,
-                  "eval.drop_path": 0.0, "data.cutout": 0, "eval.label_smoothing": 0.1}
+                  "eval.drop_path": 0.0, "data.cutout": 0, "eval.label_smoothing": 0.1,
+                  "data.path": "torchvision"}
 #: stand-in protocol for the embedded digits (16 x 16): the CIFAR protocol
 DIGITS: Sets = {}
 NASBENCH: Sets = {"search.layers": 9, "search.channels": 16, "search.epochs": 50, "search.batch": 96,

@@ -80,6 +80,8 @@ executor_options = [
     click.option("--partition", default=None, help="Slurm partition"),
     click.option("--time-min", type=int, default=None, help="time limit per job in minutes (Slurm default: 3 days)"),
     click.option("--gpus", type=int, default=0, show_default=True, help="GPUs per job"),
+    click.option("--gpus-per-run", type=int, default=1, show_default=True,
+                 help="processes (GPUs) per run, joined by torch.distributed DDP (Slurm tasks per node)"),
     click.option("--mem-gb", type=float, default=None, help="memory per job in GB"),
     click.option("--slurm-folder", default=None, help="submitit logs and pickles (default: OUT/.submitit)"),
 ]
@@ -145,7 +147,7 @@ def run_cmd(method_names: str, bench: str, budget: str, seed: int | None, seeds:
             data_root: str | None, download: bool, device: str | None, epochs: int | None,
             sets: tuple[str, ...], preset: str, dry_run: bool, progress: bool, executor: str, workers: int,
             partition: str | None, time_min: int | None, gpus: int, mem_gb: float | None,
-            slurm_folder: str | None, ablation: bool, k_sweep: str | None, **toggles: Any) -> None:
+            slurm_folder: str | None, gpus_per_run: int, ablation: bool, k_sweep: str | None, **toggles: Any) -> None:
     """Search, derive, evaluate and record; complete runs are skipped, unfinished ones resumed."""
     opts = method_options(**toggles)
     device = _check_device(device, here=executor != "slurm")
@@ -154,7 +156,7 @@ def run_cmd(method_names: str, bench: str, budget: str, seed: int | None, seeds:
         cli_args.name_list(method_names, "--method")
         cli_args.name_list(bench, "--bench")
         folder = None if slurm_folder is None else Path(slurm_folder)
-        cluster = ClusterOptions(partition, time_min, gpus, mem_gb, folder)
+        cluster = ClusterOptions(partition, time_min, gpus, mem_gb, folder, gpus_per_run)
         check_executor(executor, workers)
         overrides: dict[str, Any] = {"search.epochs": epochs, **parse_sets(sets)}
         names = [m.strip() for m in method_names.split(",") if m.strip()]

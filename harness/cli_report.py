@@ -29,9 +29,11 @@ from harness.cli_args import check_profile_shape
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="also write DIR/profile_<method>[_<option><value>...].json (read by `harness report --memory`)")
+@click.option("--throughput", "throughput_shape", type=click.Choice(["paper", "smoke", "ci"]), default=None,
+              help="also time evaluation-network training (DARTS_V2 at this shape) in images/s (harness.throughput)")
 def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers: int, image_size: int,
                 num_classes: int | None, steps: int, data_kind: str, data_root: str | None, device: str | None,
-                seed: int, as_json: bool, out: str | None, **toggles: Any) -> None:
+                seed: int, as_json: bool, out: str | None, throughput_shape: str | None, **toggles: Any) -> None:
     """Measure one search step at ROME Table 7's shape: saved-for-backward, parameter, gradient and
     optimizer bytes, CUDA peak memory on a GPU, and seconds per step."""
     from harness import data
@@ -50,6 +52,10 @@ def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers:
         result = profile_step(cfg, device)
     except (ValueError, data.DatasetMissing) as exc:
         raise HarnessError(str(exc)) from None
+    if throughput_shape is not None:
+        from harness.throughput import profile_fields
+
+        result["throughput"] = profile_fields(result, throughput_shape, device)
     if out is not None:
         result["file"] = str(write_profile(result, Path(out)))
     if as_json:
@@ -67,6 +73,10 @@ def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers:
     if result["cuda_peak_bytes"] is not None:
         click.echo(f"  CUDA peak allocated: {result['cuda_peak_bytes'] / mib:.1f} MiB")
     click.echo(f"  {result['seconds_per_step']:.3f} s per step (median of {result['steps']})")
+    if "throughput" in result:
+        ev = result["throughput"]["eval"]
+        click.echo(f"  evaluation training ({ev['shape']['name']} shape, {ev['data_path']} data path): "
+                   f"{ev['images_per_s']:.1f} images/s")
     if out is not None:
         click.echo(f"  -> {result['file']}")
 

@@ -19,18 +19,23 @@ downloaded; :func:`check_available` runs that check alone, so a sweep can fail f
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+from torch.utils.data.distributed import DistributedSampler
+
+from harness.device_data import Augment, DeviceLoader, RawSplit
 
 __all__ = [
     "DATASETS",
+    "DATA_PATHS",
     "Cutout",
     "DataBundle",
     "DatasetMissing",
@@ -38,7 +43,12 @@ __all__ = [
     "check_available",
     "load",
     "make_loader",
+    "split_loader",
 ]
+
+#: how batches are made: ``device`` (:mod:`harness.device_data`, the small datasets) or ``torchvision``
+#: (a DataLoader over PIL transforms, the only path for ImageNet)
+DATA_PATHS = ("device", "torchvision")
 
 
 @dataclass(frozen=True)
@@ -126,6 +136,8 @@ class DataBundle:
     image_size: int
     in_channels: int = 3
     search_image_size: int | None = None
+    #: the same splits as tensors for the device data path (empty for ImageNet)
+    raw: dict[str, RawSplit] = field(default_factory=dict)
 
 
 class Cutout:
@@ -258,7 +270,70 @@ def make_loader(
         generator=gen,
         worker_init_fn=_seed_worker if num_workers > 0 else None,
         persistent_workers=num_workers > 0,
+        pin_memory=num_workers > 0 and torch.cuda.is_available(),
     )
+
+
+def split_loader(
+    bundle: DataBundle,
+    split: str,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int,
+    path: str = "device",
+    device: torch.device | str = "cpu",
+    cap: int | None = None,
+    num_workers: int = 0,
+    memory_format: torch.memory_format = torch.contiguous_format,
+    distribute: bool = True,
+) -> DataLoader | DeviceLoader:
+    """Batches of ``bundle``'s ``split`` (its first ``cap`` images) by the data path ``path``.
+
+    Both kinds of loader expose ``generator``, whose state decides every later batch. Under
+    ``torch.distributed`` with more than one process, each process gets its share of every global
+    batch of ``batch_size``: the device path slices the global batch, the torchvision path uses a
+    ``DistributedSampler`` seeded with ``seed`` (``batch_size`` must then divide by the world size).
+    ``distribute=False`` gives every process the whole batches (a replicated search, a test set).
+    ``num_workers`` > 0 (torchvision path) adds persistent, seeded workers and pinned memory on CUDA.
+    """
+    from harness import distributed
+
+    if path not in DATA_PATHS:
+        raise ValueError(f"unknown data path '{path}'; valid: {', '.join(DATA_PATHS)}")
+    rank, world = (distributed.rank(), distributed.world()) if distribute else (0, 1)
+    if path == "device":
+        if split not in bundle.raw:
+            raise ValueError("the device data path covers c10, c100, svhn and digits; use data_path=torchvision")
+        return DeviceLoader(bundle.raw[split].head(cap), batch_size, shuffle=shuffle, seed=seed, device=device,
+                            rank=rank, world=world, memory_format=memory_format)
+    ds = getattr(bundle, split)
+    if cap is not None and cap < len(ds):
+        ds = Subset(ds, range(cap))
+    if world == 1:
+        loader = make_loader(ds, batch_size, shuffle=shuffle, seed=seed, num_workers=num_workers)
+    else:
+        if batch_size % world:
+            raise ValueError(f"batch size {batch_size} does not divide over {world} processes")
+        gen = torch.Generator()
+        gen.manual_seed(int(seed))
+        loader = DataLoader(ds, batch_size=batch_size // world, sampler=DistributedSampler(
+            ds, num_replicas=world, rank=rank, shuffle=shuffle, seed=int(seed)), num_workers=num_workers,
+            generator=gen, worker_init_fn=_seed_worker if num_workers > 0 else None,
+            persistent_workers=num_workers > 0, pin_memory=num_workers > 0 and torch.device(device).type == "cuda")
+    return loader
+
+
+def default_workers(dataset: str, path: str) -> int:
+    """Loader processes of the torchvision path: ImageNet decodes JPEGs in up to 8 workers; 0 otherwise.
+
+    The small datasets keep 0 (augmentation from the process's seeded RNG, as before); their fast path
+    is the device path.
+    """
+    if path != "torchvision" or dataset != "imagenet":
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(8, cores - 1))
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -300,6 +375,9 @@ def _load_digits(search_image_size: int | None) -> DataBundle:
     search_x = train_x if s_size == size else prepare(train_idx, s_size)
     train_y, test_y = y[train_idx], y[test_idx]
     half = _DIGITS_TRAIN // 2
+    raw = {"search_train": RawSplit(search_x[:half], train_y[:half]),
+           "search_val": RawSplit(search_x[half:], train_y[half:]),
+           "eval_train": RawSplit(train_x, train_y), "test": RawSplit(test_x, test_y)}
     return DataBundle(
         search_train=TensorDataset(search_x[:half], train_y[:half]),
         search_val=TensorDataset(search_x[half:], train_y[half:]),
@@ -308,6 +386,7 @@ def _load_digits(search_image_size: int | None) -> DataBundle:
         num_classes=spec.num_classes,
         image_size=size,
         search_image_size=s_size,
+        raw=raw,
     )
 
 
@@ -358,6 +437,7 @@ def _load_small(
     n = len(base_train)
     half = n // 2
     search_base = _Transformed(base_train, search_tf)
+    raw = _raw_small(name, spec, base_train, base_test, cutout, s_size)
     return DataBundle(
         search_train=Subset(search_base, range(half)),
         search_val=Subset(search_base, range(half, n)),
@@ -366,7 +446,31 @@ def _load_small(
         num_classes=spec.num_classes,
         image_size=spec.image_size,
         search_image_size=s_size,
+        raw=raw,
     )
+
+
+def _uint8_nchw(ds: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images N x C x H x W uint8, labels) of a torchvision CIFAR (``data`` N x H x W x C) or SVHN (N x C x H x W)."""
+    images = torch.from_numpy(np.asarray(ds.data))
+    if images.shape[-1] == 3:
+        images = images.permute(0, 3, 1, 2)
+    labels = ds.labels if hasattr(ds, "labels") else ds.targets
+    return images.contiguous(), torch.as_tensor(np.asarray(labels), dtype=torch.long)
+
+
+def _raw_small(name: str, spec: DatasetSpec, base_train: Any, base_test: Any, cutout: int,
+               search_size: int) -> dict[str, RawSplit]:
+    """The splits of :func:`_load_small` for the device path, with the same augmentation as its transforms."""
+    x, y = _uint8_nchw(base_train)
+    xt, yt = _uint8_nchw(base_test)
+    half = len(y) // 2
+    norm = dict(mean=spec.mean, std=spec.std)
+    search = Augment(crop_pad=4, flip=name != "svhn", resize=search_size if search_size != spec.image_size else None,
+                     **norm)
+    train = Augment(crop_pad=4, flip=name != "svhn", cutout=cutout, **norm)
+    return {"search_train": RawSplit(x[:half], y[:half], search), "search_val": RawSplit(x[half:], y[half:], search),
+            "eval_train": RawSplit(x, y, train), "test": RawSplit(xt, yt, Augment(**norm))}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -47,12 +47,15 @@ class ClusterOptions:
     gpus: int = 0
     mem_gb: float | None = None
     folder: Path | None = None  # submitit's logs and pickles (default: <out>/.submitit)
+    gpus_per_run: int = 1  # > 1: one run is N tasks (one GPU each) joined by torch.distributed (harness.distributed)
 
     def __post_init__(self) -> None:
         if self.time_min is not None and self.time_min < 1:
             raise ValueError(f"--time-min must be >= 1 minute, got {self.time_min}")
         if self.gpus < 0:
             raise ValueError(f"--gpus must be >= 0, got {self.gpus}")
+        if self.gpus_per_run < 1:
+            raise ValueError(f"--gpus-per-run must be >= 1, got {self.gpus_per_run}")
         if self.mem_gb is not None and self.mem_gb <= 0:
             raise ValueError(f"--mem-gb must be > 0, got {self.mem_gb}")
 
@@ -122,15 +125,17 @@ def check_executor(executor: str, workers: int) -> None:
 
 def make_executor(kind: str, folder: Path, workers: int, cluster: ClusterOptions) -> submitit.Executor:
     """A submitit executor for ``slurm``, or for this machine (``local``, ``submitit-local``)."""
+    tasks = cluster.gpus_per_run  # one task per GPU of a run; the tasks join one DDP group
+    gpus = max(cluster.gpus, tasks) if tasks > 1 else cluster.gpus
     if kind == "slurm":
         ex = submitit.AutoExecutor(folder=folder, cluster="slurm")
-        ex.update_parameters(timeout_min=cluster.time_min or 3 * 24 * 60, gpus_per_node=cluster.gpus,
+        ex.update_parameters(timeout_min=cluster.time_min or 3 * 24 * 60, gpus_per_node=gpus,
                              mem_gb=cluster.mem_gb, slurm_partition=cluster.partition,
-                             slurm_array_parallelism=workers, tasks_per_node=1, nodes=1)
+                             slurm_array_parallelism=workers, tasks_per_node=tasks, nodes=1)
         return ex
     ex = submitit.AutoExecutor(folder=folder, cluster="local")
     # local jobs get a timeout too (submitit's default is 2 minutes): with none given, a year
-    ex.update_parameters(timeout_min=cluster.time_min or 365 * 24 * 60, gpus_per_node=cluster.gpus)
+    ex.update_parameters(timeout_min=cluster.time_min or 365 * 24 * 60, gpus_per_node=gpus, tasks_per_node=tasks)
     return ex
 
 

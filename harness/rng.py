@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from harness import distributed
+
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
@@ -22,10 +24,11 @@ def rng_state() -> dict[str, Any]:
            "python": random.getstate()}
     if torch.cuda.is_available():
         out["cuda"] = torch.cuda.get_rng_state_all()
-    return out
+    return distributed.gather_states(out)  # under DDP: every process's states
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    state = distributed.own_state(state)  # under DDP: this process's states
     torch.set_rng_state(state["torch"])
     name, keys, *rest = state["numpy"]
     np.random.set_state((name, keys.numpy(), *rest))

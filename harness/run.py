@@ -32,12 +32,12 @@ from typing import Any
 
 import torch
 
-from harness import benchmarks, data, health, paths
-from harness.evaluate import train_and_test
+from harness import benchmarks, data, distributed, health, paths
+from harness.evaluate import memory_format, numerics, train_and_test
 from harness.results import RESULT, environment, write_json
 from harness.rng import rng_state, seed_everything, set_rng_state
 from harness.rundir_read import read_result
-from harness.search import cap, search_loop
+from harness.search import search_loop
 from harness.spec import FIXED, RunSpec, resolve
 from harness.storage import (  # noqa: F401  (re-exported: the old import path)
     LOCK,
@@ -98,6 +98,8 @@ class Run:
         self.cfg = cfg
         self.dir = paths.child(Path(out), cfg.run_id)
         self.data_root, self.download, self.progress = data_root, download, progress
+        distributed.init(device)  # joins torchrun's / Slurm's process group when there is one
+        device = distributed.local_device(device)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.stop_on_sigterm = stop_on_sigterm
         self._stop = False
@@ -123,6 +125,12 @@ class Run:
         the status may be ``skipped`` (another process holds the run's lock) or ``interrupted``
         (stopped by SIGTERM after a checkpoint); those two write nothing.
         """
+        if not distributed.is_main():  # DDP: rank 0 decides and writes, the others compute along
+            verdict = distributed.broadcast(None)
+            if verdict is not None:
+                return verdict
+            with numerics(self.cfg.eval.precision, self.cfg.eval.deterministic):
+                return self._execute()
         try:
             return self._execute_guarded()
         except OSError as exc:  # a full, read-only or forbidden output folder: one line, exit 2
@@ -134,15 +142,17 @@ class Run:
         check_run_files(self.dir, (RESULT, CONFIG, LOCK, "log.txt"))
         done = self.existing()
         if done is not None:
-            return done
+            return distributed.broadcast(done)
         self.dir.mkdir(parents=True, exist_ok=True)
         with run_lock(self.dir) as locked:
             if not locked:
                 log.info("%s: skipped, another process holds %s", self.cfg.run_id, self.dir / LOCK)
-                return self._unwritten("skipped", f"another process is running it (holds {self.dir / LOCK})")
+                return distributed.broadcast(
+                    self._unwritten("skipped", f"another process is running it (holds {self.dir / LOCK})"))
             done = self.existing()  # completed by another process since the first look
             if done is not None:
-                return done
+                return distributed.broadcast(done)
+            distributed.broadcast(None)
             return self._execute_locked()
 
     def _execute_locked(self) -> dict[str, Any]:
@@ -156,7 +166,8 @@ class Run:
             write_json(self.dir / CONFIG, {"run_id": self.cfg.run_id, **self.cfg.to_dict()})
         started = time.time()
         try:
-            result = self._execute()
+            with numerics(self.cfg.eval.precision, self.cfg.eval.deterministic):
+                result = self._execute()
         except InterruptedError as exc:
             log.info("%s", exc)
             return self._unwritten("interrupted", str(exc))
@@ -185,7 +196,8 @@ class Run:
         bench = benchmarks.get(cfg.bench)
         return {"run_id": cfg.run_id, "method": cfg.method, "options": cfg.options, "bench": cfg.bench,
                 "space": bench.space, "dataset": bench.dataset, "budget": cfg.budget, "seed": cfg.seed,
-                "status": "running", "config": cfg.to_dict(), "env": environment(self.device, cfg.to_dict())}
+                "status": "running", "config": cfg.to_dict(), "env": environment(self.device, cfg.to_dict()),
+                "processes": distributed.world()}  # DDP processes (GPUs) that trained the run
 
     def _execute(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -219,7 +231,7 @@ class Run:
             if self._stop:
                 raise InterruptedError(f"stopped by SIGTERM after epoch {state['next_epoch'] - 1}; rerun to resume")
 
-        state = load_checkpoint(ckpt, SEARCH_KEYS)
+        state = distributed.broadcast(load_checkpoint(ckpt, SEARCH_KEYS))  # DDP: rank 0's read
         if state is not None:
             log.info("resumed search at epoch %d", int(state["next_epoch"]))
         with self._sigterm_stops():
@@ -261,10 +273,15 @@ class Run:
             log.info("evaluation: %s", note)
         if tabulated is not None:
             return {**tabulated, "params": params, "macs": macs, "macs_include": macs_include, **noted}
-        train = data.make_loader(cap(bundle.eval_train, e.subset), e.batch, shuffle=True, seed=cfg.seed)
-        test = data.make_loader(bundle.test, max(e.batch, 256), shuffle=False, seed=cfg.seed)
+        fmt = memory_format(e.channels_last)
+        path = cfg.data.path
+        train = data.split_loader(bundle, "eval_train", e.batch, shuffle=True, seed=cfg.seed, path=path,
+                                  device=self.device, cap=e.subset, memory_format=fmt,
+                                  num_workers=data.default_workers(benchmarks.get(cfg.bench).dataset, path))
+        test = data.split_loader(bundle, "test", max(e.batch, 256), shuffle=False, seed=cfg.seed, path=path,
+                                 device=self.device, memory_format=fmt, distribute=False)
         ckpt = self.dir / EVAL_CHECKPOINT
-        resume = load_checkpoint(ckpt, EVAL_KEYS)
+        resume = distributed.broadcast(load_checkpoint(ckpt, EVAL_KEYS))
         if resume is not None and resume.get("genotype") != genotype.to_dict():
             log.warning("%s belongs to another genotype; evaluation starts over", ckpt)
             resume = None
@@ -294,7 +311,8 @@ class Run:
                                    grad_clip=e.grad_clip, aux_weight=e.aux_weight,
                                    drop_path_prob=e.drop_path, device=self.device,
                                    label_smoothing=e.label_smoothing, lr_schedule=e.lr_schedule,
-                                   warmup_epochs=e.warmup_epochs, progress=self.progress,
+                                   warmup_epochs=e.warmup_epochs, precision=e.precision,
+                                   channels_last=e.channels_last, progress=self.progress,
                                    on_epoch=on_epoch, checkpoint=checkpoint, resume=resume)
         return {**stats, "params": params, "macs": macs, "macs_include": macs_include, **noted}
 

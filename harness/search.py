@@ -74,15 +74,15 @@ def search_loop(spec: RunSpec, bundle: data.DataBundle, space: str, device: torc
         sched.load_state_dict(resume["scheduler"])
         history, start = resume["history"], int(resume["next_epoch"])
         set_rng_state(resume["rng"])  # after building: the state of an uninterrupted run at this epoch
-    train, val = cap(bundle.search_train, s.subset), cap(bundle.search_val, s.subset)
     bar = tqdm(range(start, s.epochs), desc=f"search {spec.run_id}", disable=not progress, initial=start,
                total=s.epochs)
     for epoch in bar:
         method.model.train()
         method.begin_epoch(epoch, s.epochs)
         order = spec.seed * 100_003 + epoch
-        loaders = zip(data.make_loader(train, s.batch, shuffle=True, seed=order),
-                      data.make_loader(val, s.batch, shuffle=True, seed=order + 50_000), strict=False)
+        loaders = zip(*(data.split_loader(bundle, split, s.batch, shuffle=True, seed=seed, path=spec.data.path,
+                                          device=device, cap=s.subset, distribute=False)
+                        for split, seed in (("search_train", order), ("search_val", order + 50_000))), strict=False)
         sums: dict[str, float] = {}
         steps = 0
         t0 = time.time()

@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cache
 from typing import Any
 
+from harness.data import DATA_PATHS
+from harness.evaluate import PRECISIONS
 from harness.paths import slug
 from harness.results import config_hash
 from methods.base import CLIP_MODES, SearchHParams, method_class, option_slug
@@ -39,6 +41,7 @@ MEMORY_LIMIT_BYTES = 2**40  # a search activation estimate above 1 TiB is a typo
 STEMS = ("cifar", "imagenet")
 EVAL_NETWORKS = ("cifar", "imagenet", "nasbench101")
 LR_SCHEDULES = ("cosine", "linear")
+
 SECTIONS = ("search", "eval", "data")
 FIXED = "fixed"
 """The ``method`` of a run that trains a given genotype instead of searching (``harness eval``)."""
@@ -79,6 +82,9 @@ class EvalSpec:
     subset: int | None = None  # cap on training images (None: all)
     lr_schedule: str = "cosine"  # cosine to 0, or linear to 0 (PC-DARTS ``train_imagenet.py``)
     warmup_epochs: int = 0  # linear warm-up of the lr over the first epochs
+    precision: str = "fp32"  # fp32 (the paper's numbers) | tf32 | bf16 autocast (harness.evaluate.numerics)
+    channels_last: bool = False  # channels_last memory format for the network and its inputs
+    deterministic: bool = False  # deterministic kernels for the whole run; otherwise cudnn.benchmark
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,7 @@ class DataSpec:
 
     cutout: int = 16  # 0: no cutout (evaluation training only)
     flip: bool = True  # random horizontal flip (R-DARTS ``src/utils.py`` flips SVHN too)
+    path: str = "device"  # device (harness.device_data: c10/c100/svhn/digits) | torchvision (PIL, DataLoader)
 
 
 #: old flat ``--set`` names (and ``make_config`` keywords) -> dotted names
@@ -99,6 +106,8 @@ ALIASES: dict[str, str] = {
     "eval_momentum": "eval.momentum", "eval_weight_decay": "eval.weight_decay",
     "eval_grad_clip": "eval.grad_clip", "aux_weight": "eval.aux_weight", "drop_path": "eval.drop_path",
     "label_smoothing": "eval.label_smoothing", "eval_subset": "eval.subset", "cutout": "data.cutout",
+    "precision": "eval.precision", "channels_last": "eval.channels_last", "deterministic": "eval.deterministic",
+    "data_path": "data.path",
 }
 
 _SECTION_TYPES: dict[str, type] = {"search": SearchSpec, "eval": EvalSpec, "data": DataSpec}
@@ -146,7 +155,7 @@ RULES: dict[str, Any] = {
     "eval.weight_decay": _nonneg, "eval.grad_clip": _nonneg, "eval.aux_weight": _nonneg,
     "eval.drop_path": _unit_open, "eval.label_smoothing": _unit_open, "eval.subset": _positive,
     "eval.lr_schedule": _one_of(*LR_SCHEDULES), "eval.warmup_epochs": _nonneg,
-    "data.cutout": _nonneg,
+    "eval.precision": _one_of(*PRECISIONS), "data.cutout": _nonneg, "data.path": _one_of(*DATA_PATHS),
 }
 
 
@@ -400,6 +409,10 @@ def validate(spec: RunSpec) -> None:
             if problem:
                 raise SpecError(f"{key}={value!r}: {problem}")
     s, e = spec.search, spec.eval
+    from harness import benchmarks
+
+    if spec.data.path == "device" and benchmarks.get(spec.bench).dataset == "imagenet":
+        raise SpecError("data.path='device': covers c10, c100, svhn and digits; ImageNet takes data.path=torchvision")
     if e.warmup_epochs > e.epochs:
         raise SpecError(f"eval.warmup_epochs={e.warmup_epochs}: must be <= eval.epochs ({e.epochs})")
     if s is None:

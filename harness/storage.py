@@ -167,8 +167,13 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     The new file is written and synced under a temporary name, then the current checkpoint becomes
     the previous one and the new one takes its name: a kill at any moment leaves at least one whole
     checkpoint, and a checkpoint damaged later still has one to fall back to. A failed write (a full
-    disk) removes the temporary file and leaves both older checkpoints as they were.
+    disk) removes the temporary file and leaves both older checkpoints as they were. Under DDP only
+    rank 0 writes (its state holds every process's RNG states, :func:`harness.rng.rng_state`).
     """
+    from harness import distributed
+
+    if not distributed.is_main():
+        return
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     # serialized in memory first: torch's own writer turns a full disk into "RuntimeError: unexpected

@@ -78,7 +78,8 @@ BAD: list[tuple[str, str, str | None]] = [
     ("run --set label_smoothing=inf", "eval.label_smoothing=inf: takes a finite number", None),
     ("run --set drop_path=nan", "eval.drop_path=nan: takes a finite number", None),
     ("run --set aux_weight=inf", "eval.aux_weight=inf: takes a finite number", None),
-    ("eval --genotype DARTS_V2 --bench s0-digits --budget smoke --set eval_lr=nan --out {out}", "eval.lr=nan: takes a finite number", None),
+    ("eval --genotype DARTS_V2 --bench s0-digits --budget smoke --set eval_lr=nan --out {out}",
+     "eval.lr=nan: takes a finite number", None),
     # protocol-field ranges (issue 13 point 7): the run spec's validation layer
     ("run --set eval_lr=-0.1", "eval.lr", SPEC),
     ("run --set eval_lr=0", "eval.lr", SPEC),
