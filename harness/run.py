@@ -43,6 +43,7 @@ from harness import benchmarks, data
 from harness.benchmarks import Protocol
 from harness.evaluate import train_and_test
 from harness.results import RESULT, config_hash, environment, read_json, write_json
+from harness.tblog import TBLogger
 from methods.base import SearchHParams, build_method, method_class
 from spaces.evalnet import count_macs, count_params
 from spaces.registry import build_eval_network, build_supernet
@@ -160,12 +161,14 @@ class Run:
     """Search, derive, evaluate and record one :class:`RunConfig` into ``out/run_id``."""
 
     def __init__(self, cfg: RunConfig, out: Path, *, data_root: str | None = None, download: bool = False,
-                 device: str | None = None, progress: bool = False, stop_on_sigterm: bool = True):
+                 device: str | None = None, progress: bool = False, stop_on_sigterm: bool = True,
+                 tensorboard: bool = True):
         self.cfg = cfg
         self.dir = Path(out) / cfg.run_id
         self.data_root, self.download, self.progress = data_root, download, progress
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.stop_on_sigterm = stop_on_sigterm
+        self.tensorboard = tensorboard  # search logs under <run>/tb/ (harness.tblog)
         self._stop = False
 
     @property
@@ -287,6 +290,7 @@ class Run:
             log.info("resumed search at epoch %d", start)
         train = _cap(bundle.search_train, proto.search_subset)
         val = _cap(bundle.search_val, proto.search_subset)
+        tb = TBLogger(self.dir if self.tensorboard else None, method.shapes)
         with self._sigterm_stops():
             bar = tqdm(range(start, proto.search_epochs), desc=f"search {cfg.run_id}", disable=not self.progress,
                        initial=start, total=proto.search_epochs)
@@ -314,14 +318,18 @@ class Run:
                          **{k: v / max(steps, 1) for k, v in sums.items()},
                          "skip_connect_normal": genotype.skip_normal(),
                          "parameterless_normal": genotype.parameterless_normal(),
-                         "genotype": genotype.to_dict(), "seconds": time.time() - t0}
+                         "genotype": genotype.to_dict(), "arch_weights": method.arch_weights(),
+                         "seconds": time.time() - t0}
                 history.append(entry)
-                log.info("epoch %d %s", epoch, {k: v for k, v in entry.items() if k != "genotype"})
+                tb.log_epoch(entry)
+                log.info("epoch %d %s", epoch, {k: v for k, v in entry.items()
+                                                if k not in ("genotype", "arch_weights")})
                 bar.set_postfix(skip=entry["skip_connect_normal"], loss=f"{entry.get('train_loss', 0):.3f}")
                 save_checkpoint(ckpt, {"method": method.state_dict(), "scheduler": sched.state_dict(),
                                        "history": history, "next_epoch": epoch + 1, "rng": rng_state()})
                 if self._stop:
                     raise InterruptedError(f"stopped by SIGTERM after epoch {epoch}; rerun to resume")
+        tb.close()
         return method.genotype(), history
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
