@@ -31,6 +31,9 @@ REPRODUCED, BETTER, WORSE, TOO_FEW = "reproduced", "better", "worse", "too few s
 VERDICTS = (REPRODUCED, BETTER, WORSE, TOO_FEW)
 CONFIDENCE = 0.95
 MIN_SEEDS = 2
+#: least half widths of a published interval: the rounding of the published figures (a std printed as
+#: 0.00 beside a two-decimal error; parameterless counts printed with one decimal)
+FLOOR = {"error": 0.1, "num": 0.5}
 
 
 @dataclass(frozen=True)
