@@ -136,7 +136,7 @@ def displayed(table: int, t: pd.DataFrame) -> pd.DataFrame:
                  "paper top-1 acc (%)": t["paper_acc"].map(fmt),
                  "reproduced top-1 acc (%)": [pm(100 - m if pd.notna(m) else m, s)
                                               for m, s in zip(t["error_mean"], t["error_std"], strict=True)],
-                 "95 % CI": [_ci(100 - hi, 100 - lo) for lo, hi in zip(t["ci_low"], t["ci_high"], strict=True)],
+                 "95 % CI": [_ci(lo, hi) for lo, hi in zip(t["ci_low"], t["ci_high"], strict=True)],  # accuracy
                  "Δ acc": t["diff"].map(lambda v: fmt(v, 2)), "verdict": _verdicts(t),
                  "paper params (M)": t["paper_params_m"].map(lambda v: fmt(v, 1)),
                  "reproduced params (M)": t["params_m"].map(lambda v: fmt(v, 2)),
