@@ -11,6 +11,7 @@ mean probability mass on parameterless ops per decision at the first and last ep
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +25,47 @@ from spaces.genotype import PARAMETERLESS as DARTS_PARAMETERLESS
 from spaces.nasbench import PARAMETERLESS as NB_PARAMETERLESS
 
 PARAMETERLESS = DARTS_PARAMETERLESS | NB_PARAMETERLESS
-CMAP, EDGE_CMAP = "viridis", "magma"
+CMAP, EDGE_CMAP = "viridis", "RdBu_r"
 EDGE = "edge probability"
 
 
-def _norm(grids: list[np.ndarray]) -> Normalize:
-    """A linear scale over the values of ``grids`` (0-1 when they are all equal)."""
-    values = np.concatenate([g[np.isfinite(g)] for g in grids]) if grids else np.array([])
+def _norm(grids: list[np.ndarray], centred: bool = False) -> Normalize:
+    """A linear scale over the values of ``grids`` (0-1 when they are all equal); ``centred``: symmetric
+    about 0."""
+    values = np.concatenate([g[np.isfinite(g)].ravel() for g in grids]) if grids else np.array([])
+    if centred:
+        top = float(np.abs(values).max()) if values.size else 0.0
+        return Normalize(-top, top) if top > 0 else Normalize(-1.0, 1.0)
     if values.size == 0 or values.min() == values.max():
         return Normalize(0.0, 1.0)
     return Normalize(float(values.min()), float(values.max()))
+
+
+@cache
+def _shapes(space: str) -> dict[str, Any]:
+    from spaces.registry import build_supernet
+
+    return build_supernet(space, c=4, layers=3, num_classes=2).shapes
+
+
+def node_edges(space: str, cell: str, n_edges: int) -> list[list[int]]:
+    """The candidate incoming edges of each node (one group of all edges if the space is unknown)."""
+    try:
+        shape = _shapes(space)[cell]
+        if shape.n_edges == n_edges:
+            return [list(e) for e in shape.node_edges]
+    except (ValueError, KeyError, TypeError):
+        pass
+    return [list(range(n_edges))]
+
+
+def uniform_edges(edges: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """Per edge (rows of ``edges``, edges x epochs), its node's mean value: what uniform ``beta`` gives
+    (ROME: in-degree / candidates; softmax weights: 1 / candidates). Subtracted, it shows the preference."""
+    out = np.zeros_like(edges)
+    for g in groups:
+        out[g] = edges[g].mean(axis=0, keepdims=True)
+    return out
 
 
 def load_weights(path: str | Path) -> list[dict[str, Any]]:
@@ -98,7 +130,8 @@ def plot(epochs: list[dict[str, Any]], space: str, title: str) -> plt.Figure:
         names = op_names(space, cell, *ops.shape)
         row = list(evolution(epochs, cell, names).items())
         if "edges" in epochs[0][cell]:
-            row.append((EDGE, np.asarray([e[cell]["edges"] for e in epochs], dtype=float).T))
+            edges = np.asarray([e[cell]["edges"] for e in epochs], dtype=float).T
+            row.append((EDGE, edges - uniform_edges(edges, node_edges(space, cell, edges.shape[0]))))
         panels.append((cell, row, decision_labels(space, cell, ops.shape[0])))
     ncols = max(len(r) for _, r, _ in panels)
     n_epochs = len(epochs)
@@ -108,8 +141,8 @@ def plot(epochs: list[dict[str, Any]], space: str, title: str) -> plt.Figure:
                              squeeze=False, layout="constrained")
     # one colour scale for the op probabilities and one for the edges, each over the figure's values: at a
     # short budget the weights move little from uniform, and a fixed 0-1 scale would hide how they move
-    norms = {kind: _norm([g for _, row, _ in panels for n, g in row if (n == EDGE) == (kind == EDGE)])
-             for kind in ("ops", EDGE)}
+    norms = {"ops": _norm([g for _, row, _ in panels for n, g in row if n != EDGE]),
+             EDGE: _norm([g for _, row, _ in panels for n, g in row if n == EDGE], centred=True)}
     images = {}
     for r, (cell, row, labels) in enumerate(panels):
         for c, ax in enumerate(axes[r]):
@@ -121,6 +154,8 @@ def plot(epochs: list[dict[str, Any]], space: str, title: str) -> plt.Figure:
             images[kind] = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap=CMAP if kind == "ops" else
                                      EDGE_CMAP, norm=norms[kind], interpolation="nearest",
                                      extent=(-0.5, n_epochs - 0.5, len(labels) - 0.5, -0.5))
+            if kind == EDGE:
+                name = "edge probability\n− its node's uniform value"
             ax.grid(False)
             free = name in PARAMETERLESS
             ax.set_title(f"{name}{' (no params)' if free else ''}", fontsize=8, color="tab:red" if free else "black",
@@ -138,7 +173,7 @@ def plot(epochs: list[dict[str, Any]], space: str, title: str) -> plt.Figure:
                 ax.set_xlabel("epoch", fontsize=7)
     for kind, image in images.items():
         fig.colorbar(image, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01, aspect=30,
-                     label="op probability" if kind == "ops" else "edge probability")
+                     label="op probability" if kind == "ops" else "edge probability − uniform")
     fig.suptitle(title, fontsize=10)
     return fig
 
