@@ -16,6 +16,7 @@ import pandas as pd
 from reports import ablation, cells, collapse, ksens, latex, memory, tables, weights
 from reports.common import Section, md_table
 from reports.data import load_history, load_profiles, load_runs
+from reports.html import write_html
 
 
 @dataclass
@@ -61,8 +62,6 @@ def build_reports(runs_dir: str | Path, out: str | Path, names: list[str] | None
     for s in sections:  # every displayed table also as LaTeX (reports.latex)
         s.files += latex.write_tables(s, out)
     write_index(sections, inputs, out)
-    from reports.html import write_html
-
     write_html(sections, inputs.runs, inputs.runs_dir, out)
     return sections
 
