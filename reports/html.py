@@ -74,8 +74,9 @@ def section_html(section: Section, out: Path) -> str:
         parts.append("<ul>" + "".join(f'<li class="msg">{html.escape(m)}</li>' for m in section.messages) + "</ul>")
     shown = dict(section.shown)
     if not shown:  # a section without displayed tables (cells): its tables as recorded
-        shown = {name: Shown(t.drop(columns=[c for c in t.columns if t[c].map(type).isin([dict, list]).any()]),
-                             name) for name, t in section.tables.items() if not t.empty}
+        shown = {name: Shown(t.drop(columns=[c for c in t.columns if t[c].map(type).isin([dict, list]).any()])
+                             .map(lambda v: f"{v:.2f}" if isinstance(v, float) else v), name)
+                 for name, t in section.tables.items() if not t.empty}
     for name, table in shown.items():
         parts.append(table_html(table, slug(section.name, name)))
     for path in section.files:
