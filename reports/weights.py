@@ -141,7 +141,8 @@ def plot(epochs: list[dict[str, Any]], space: str, title: str) -> plt.Figure:
                              squeeze=False, layout="constrained")
     # one colour scale for the op probabilities and one for the edges, each over the figure's values: at a
     # short budget the weights move little from uniform, and a fixed 0-1 scale would hide how they move
-    norms = {"ops": _norm([g for _, row, _ in panels for n, g in row if n != EDGE]),
+    # ops a method never samples (ROME with TD: none) stay at 0 and are left out of the scale
+    norms = {"ops": _norm([g for _, row, _ in panels for n, g in row if n != EDGE and np.nanmax(g) > 0]),
              EDGE: _norm([g for _, row, _ in panels for n, g in row if n == EDGE], centred=True)}
     images = {}
     for r, (cell, row, labels) in enumerate(panels):
@@ -158,7 +159,9 @@ def plot(epochs: list[dict[str, Any]], space: str, title: str) -> plt.Figure:
                 name = "edge probability\n− its node's uniform value"
             ax.grid(False)
             free = name in PARAMETERLESS
-            ax.set_title(f"{name}{' (no params)' if free else ''}", fontsize=8, color="tab:red" if free else "black",
+            never = kind == "ops" and not np.nanmax(grid) > 0
+            ax.set_title(f"{name}{' (never sampled)' if never else ' (no params)' if free else ''}",
+                         fontsize=8, color="tab:red" if free else "black",
                          fontweight="bold" if free else "normal")
             if free:
                 for side in ax.spines.values():
