@@ -139,15 +139,18 @@ def list_cmd(fields: bool) -> None:
 @click.option("--preset", default="default", show_default=True, help="default | released (README 'Presets')")
 @click.option("--dry-run", is_flag=True, help="print the resolved run specs and run ids (JSON); run nothing")
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--tensorboard/--no-tensorboard", default=True, show_default=True,
+              help="TensorBoard logs of each search under RUN/tb/ (losses, tau, lr, architecture weights)")
 @click.option("--ablation", is_flag=True, help="Table 6: the 8 TD x GA-theta x GA-alpha combinations of ROME")
 @click.option("--k-sweep", default=None, metavar="K,K,...",
               help="Table 5: ROME with each K (e.g. 1,4,7,10), search epochs scaled to 7/K of the budget's")
 @with_options(executor_options)
 def run_cmd(method_names: str, bench: str, budget: str, seed: int | None, seeds: str | None, out: str,
             data_root: str | None, download: bool, device: str | None, epochs: int | None,
-            sets: tuple[str, ...], preset: str, dry_run: bool, progress: bool, executor: str, workers: int,
-            partition: str | None, time_min: int | None, gpus: int, mem_gb: float | None,
-            slurm_folder: str | None, gpus_per_run: int, ablation: bool, k_sweep: str | None, **toggles: Any) -> None:
+            sets: tuple[str, ...], preset: str, dry_run: bool, progress: bool, tensorboard: bool, executor: str,
+            workers: int, partition: str | None, time_min: int | None, gpus: int, mem_gb: float | None,
+            slurm_folder: str | None, gpus_per_run: int, ablation: bool, k_sweep: str | None,
+            **toggles: Any) -> None:
     """Search, derive, evaluate and record; complete runs are skipped, unfinished ones resumed."""
     opts = method_options(**toggles)
     device = _check_device(device, here=executor != "slurm")
@@ -182,7 +185,8 @@ def run_cmd(method_names: str, bench: str, budget: str, seed: int | None, seeds:
     out_dir = _writable(Path(out))
     results = run_many(configs, out_dir, executor=executor, workers=workers, cluster=cluster,
                        on_result=lambda r: _report(r, out_dir), data_root=data_root, download=download,
-                       device=device, progress=progress and executor == "local" and workers == 1)
+                       device=device, progress=progress and executor == "local" and workers == 1,
+                       tensorboard=tensorboard)
     counts = Counter(r["status"] for r in results)
     if counts["complete"] < len(results):
         summary = ", ".join(f"{n} {status}" for status, n in counts.items() if status != "complete")

@@ -82,7 +82,8 @@ def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers:
 
 
 REPORT_FLAGS = {"benchmarks": "Tables 1-4", "ablation": "Table 6", "k-sensitivity": "Table 5",
-                "collapse": "Fig. 3", "memory": "Table 7 (from harness profile --out)", "cells": "Fig. 2/5 drawings"}
+                "collapse": "Fig. 3", "memory": "Table 7 (from harness profile --out)", "cells": "Fig. 2/5 drawings",
+                "weights": "architecture weights per search epoch"}
 
 
 @cli.command("report")
@@ -96,9 +97,11 @@ REPORT_FLAGS = {"benchmarks": "Tables 1-4", "ablation": "Table 6", "k-sensitivit
 @click.option("--collapse", is_flag=True, help=REPORT_FLAGS["collapse"])
 @click.option("--memory", is_flag=True, help=REPORT_FLAGS["memory"])
 @click.option("--cells", is_flag=True, help=REPORT_FLAGS["cells"])
+@click.option("--weights", is_flag=True, help=REPORT_FLAGS["weights"])
 def report_cmd(runs_dir: str, out_dir: str, profiles_dir: str | None, **flags: bool) -> None:
-    """Tables (Markdown, CSV) and figures (PNG, PDF) of the paper from recorded runs, and index.md.
-    No report flag means all. A report whose runs are missing says what to run and is skipped."""
+    """Tables (Markdown, CSV, LaTeX under tex/) and figures (PNG, PDF) of the paper from recorded runs,
+    index.md and one self-contained index.html. No report flag means all. A report whose runs are missing says
+    what to run and is skipped."""
     from reports.index import build_reports
 
     runs = Path(runs_dir)
@@ -116,4 +119,4 @@ def report_cmd(runs_dir: str, out_dir: str, profiles_dir: str | None, **flags: b
             click.echo(f"{s.name}: wrote {s.files[0]} and {len(s.files) - 1} more files")
         for m in s.messages:
             click.echo(m)
-    click.echo(f"index: {Path(out_dir) / 'index.md'}")
+    click.echo(f"index: {Path(out_dir) / 'index.md'}, {Path(out_dir) / 'index.html'}")

@@ -55,6 +55,8 @@ from harness.storage import (  # noqa: F401  (re-exported: the old import path)
     storage_fault,
 )
 from harness.storage import one_line as _reason
+from harness.tblog import TBLogger
+from methods.base import SearchMethod
 from spaces.evalnet import count_macs, count_params
 from spaces.registry import build_eval_network
 
@@ -94,7 +96,8 @@ class Run:
     """Search, derive, evaluate and record one :class:`RunConfig` into ``out/run_id``."""
 
     def __init__(self, cfg: RunConfig, out: Path, *, data_root: str | None = None, download: bool = False,
-                 device: str | None = None, progress: bool = False, stop_on_sigterm: bool = True):
+                 device: str | None = None, progress: bool = False, stop_on_sigterm: bool = True,
+                 tensorboard: bool = True):
         self.cfg = cfg
         self.dir = paths.child(Path(out), cfg.run_id)
         self.data_root, self.download, self.progress = data_root, download, progress
@@ -102,6 +105,7 @@ class Run:
         device = distributed.local_device(device)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.stop_on_sigterm = stop_on_sigterm
+        self.tensorboard = tensorboard  # search logs under <run>/tb/ (harness.tblog)
         self._stop = False
 
     @property
@@ -234,10 +238,23 @@ class Run:
         state = distributed.broadcast(load_checkpoint(ckpt, SEARCH_KEYS))  # DDP: rank 0's read
         if state is not None:
             log.info("resumed search at epoch %d", int(state["next_epoch"]))
+        tb: TBLogger | None = None
+
+        def on_epoch(entry: dict[str, Any], method: SearchMethod) -> None:
+            nonlocal tb
+            if tb is None:  # search logs under <run>/tb/ (harness.tblog); under DDP rank 0 writes
+                tb = TBLogger(self.dir if self.tensorboard and distributed.is_main() else None, method.shapes)
+            tb.log_epoch(entry)
+            log.info("epoch %d %s", entry["epoch"], {k: v for k, v in entry.items()
+                                                     if k not in ("genotype", "arch_weights")})
+
         with self._sigterm_stops():
-            return search_loop(cfg, bundle, space, self.device, resume=state, save=save, progress=self.progress,
-                               on_epoch=lambda entry: log.info("epoch %d %s", entry["epoch"], {
-                                   k: v for k, v in entry.items() if k != "genotype"}))
+            try:
+                return search_loop(cfg, bundle, space, self.device, resume=state, save=save,
+                                   progress=self.progress, on_epoch=on_epoch)
+            finally:
+                if tb is not None:
+                    tb.close()
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         self._stop = True  # finish the epoch, checkpoint, then stop

@@ -10,6 +10,14 @@ _NUM = {"type": "number"}
 _PAIRS = {"type": "array", "items": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}],
                                      "minItems": 2, "maxItems": 2}}
 
+#: per cell type, op probabilities (decisions x ops) and, where the method has them, edge weights
+#: or inclusion probabilities (methods.base.SearchMethod.arch_weights)
+ARCH_WEIGHTS = {"type": "object", "additionalProperties": {
+    "type": "object", "required": ["ops"],
+    "properties": {"ops": {"type": "array", "items": {"type": "array", "items": {"type": "number", "minimum": 0,
+                                                                                   "maximum": 1}}},
+                   "edges": {"type": "array", "items": {"type": "number", "minimum": 0}}}}}
+
 HISTORY_ENTRY = {
     "type": "object",
     "required": ["epoch", "tau", "skip_connect_normal", "parameterless_normal", "genotype", "train_loss",
@@ -18,7 +26,7 @@ HISTORY_ENTRY = {
                    "skip_connect_normal": {"type": "integer", "minimum": 0},
                    "parameterless_normal": {"type": "integer", "minimum": 0},
                    "train_loss": _NUM, "train_acc": _NUM, "val_loss": _NUM, "val_acc": _NUM,
-                   "genotype": {"type": "object"}},
+                   "genotype": {"type": "object"}, "arch_weights": ARCH_WEIGHTS},
 }
 
 RESULT_SCHEMA: dict[str, Any] = {

@@ -2,9 +2,9 @@
 ``cnn/train_search.py``), knowing nothing of files; :class:`harness.run.Run` gives it the state to resume
 from and a ``save`` callback that writes the checkpoint after each epoch.
 
-Hooks for what an epoch reports: ``on_epoch(entry)`` sees each history entry (loss, accuracy, tau, lr,
-the derived genotype) before it is saved; :func:`epoch_entry` builds it, so a logger of more per-epoch
-data (e.g. architecture weights) extends one function.
+Hooks for what an epoch reports: ``on_epoch(entry, method)`` sees each history entry (loss, accuracy,
+tau, lr, the derived genotype, the architecture weights) and the method before it is saved (the
+TensorBoard logger of :mod:`harness.tblog`); :func:`epoch_entry` builds the entry.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from harness.spec import RunSpec
 from methods.base import SearchMethod, build_method, method_class
 from spaces.registry import build_supernet
 
-EpochHook = Callable[[dict[str, Any]], None]
+EpochHook = Callable[[dict[str, Any], SearchMethod], None]
 
 
 def cap(ds: Dataset, n: int | None) -> Dataset:
@@ -51,7 +51,7 @@ def epoch_entry(method: SearchMethod, epoch: int, lr: float, steps: int, sums: d
     return {"epoch": epoch, "tau": method.tau, "lr": lr, "steps": steps,
             **{k: v / max(steps, 1) for k, v in sums.items()},
             "skip_connect_normal": genotype.skip_normal(), "parameterless_normal": genotype.parameterless_normal(),
-            "genotype": genotype.to_dict(), "seconds": seconds}
+            "genotype": genotype.to_dict(), "arch_weights": method.arch_weights(), "seconds": seconds}
 
 
 def search_loop(spec: RunSpec, bundle: data.DataBundle, space: str, device: torch.device, *,
@@ -99,7 +99,7 @@ def search_loop(spec: RunSpec, bundle: data.DataBundle, space: str, device: torc
         entry = epoch_entry(method, epoch, sched.get_last_lr()[0], steps, sums, time.time() - t0)
         history.append(entry)
         if on_epoch is not None:
-            on_epoch(entry)
+            on_epoch(entry, method)
         bar.set_postfix(skip=entry["skip_connect_normal"], loss=f"{entry.get('train_loss', 0):.3f}")
         if save is not None:
             save({"method": method.state_dict(), "scheduler": sched.state_dict(), "history": history,

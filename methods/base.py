@@ -274,6 +274,33 @@ class SearchMethod:
     def genotype(self) -> Any:
         return self.model.genotype(self.selection())
 
+    # -- recorded architecture weights -------------------------------------------------------------
+    #: decimals the recorded weights are rounded to (a few KB per epoch on S0)
+    weight_decimals: ClassVar[int] = 4
+
+    def op_probabilities(self, cell_type: str) -> torch.Tensor:
+        """Per op decision, the probability of each op: ``softmax(alpha)`` over the ops this method may
+        sample (DARTS: the mixing weights; GDAS/ROME: the sampling distribution of Eq. 2)."""
+        return F.softmax(self.op_logits(cell_type), dim=-1)
+
+    def edge_probabilities(self, cell_type: str) -> torch.Tensor | None:
+        """Per edge, its weight or inclusion probability; ``None`` where edges have no parameters."""
+        return None
+
+    def arch_weights(self) -> dict[str, dict[str, list]]:
+        """The architecture weights as plain lists for the search history, per cell type:
+        ``ops`` (decisions x ops, each row sums to 1) and, where the method has edge parameters,
+        ``edges`` (one value per edge). Rounded to :attr:`weight_decimals`."""
+        out: dict[str, dict[str, list]] = {}
+        with torch.no_grad():
+            for t in self.shapes:
+                entry = {"ops": _rounded(self.op_probabilities(t), self.weight_decimals)}
+                edges = self.edge_probabilities(t)
+                if edges is not None:
+                    entry["edges"] = _rounded(edges, self.weight_decimals)
+                out[t] = entry
+        return out
+
     def arch_update_enabled(self) -> bool:
         """No architecture update in the first ``arch_warmup`` fraction of the epochs (PC-DARTS)."""
         return self.epoch >= int(self.hp.arch_warmup * self.epochs)
@@ -346,6 +373,10 @@ class SearchMethod:
         self.w_opt.load_state_dict(state["w_opt"])
         self.a_opt.load_state_dict(state["a_opt"])
         self.tau, self.epoch = float(state["tau"]), int(state["epoch"])
+
+
+def _rounded(x: torch.Tensor, decimals: int) -> list:
+    return torch.round(x.detach().double().cpu(), decimals=decimals).tolist()
 
 
 # -- derivation rules shared by the methods ---------------------------------------------------------

@@ -49,6 +49,11 @@ class DARTS(SearchMethod):
             return None
         return node_edge_weights(self.beta[cell_type], self.shapes[cell_type], lambda b: F.softmax(b, dim=-1))
 
+    def edge_probabilities(self, cell_type: str) -> torch.Tensor | None:
+        """The edge weights the forward uses (PC-DARTS: ``softmax(beta)`` over each node's incoming edges,
+        summing to 1 per node); ``None`` where DARTS has no edge parameters (DARTS spaces)."""
+        return self.edge_weights(cell_type)
+
     def sample(self) -> dict[str, CellArch]:
         return {t: Mixed(self.op_weights(t), self.edge_weights(t)) for t in self.shapes}
 

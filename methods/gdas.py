@@ -42,6 +42,13 @@ class GDAS(SearchMethod):
             out[t] = Sampled(index, weight, None, edge_weight)
         return out
 
+    def edge_probabilities(self, cell_type: str) -> torch.Tensor | None:
+        """Ops on nodes: ``softmax(beta)`` over each node's inputs (the distribution the relaxed weights
+        are drawn around; 1 for fixed parents). DARTS spaces: none, every edge is always active."""
+        if cell_type not in self.beta:
+            return None
+        return node_edge_weights(self.beta[cell_type], self.shapes[cell_type], lambda b: F.softmax(b, dim=-1))
+
     def selection(self) -> Selection:
         """GDAS's rule: per node the top 2 ``(edge, op)`` pairs over all non-``none`` op weights
         (two may share an edge). Ops on nodes: the top ``in_degree`` edges by ``beta``, the argmax op."""

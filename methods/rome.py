@@ -28,7 +28,14 @@ import torch.nn.functional as F
 
 from methods.base import kept, option, register_method
 from methods.gdas import GDAS
-from methods.sampling import gumbel_max_pairs, gumbel_softmax_st, gumbel_topk, pairs, topk_pair_probability
+from methods.sampling import (
+    gumbel_max_pairs,
+    gumbel_softmax_st,
+    gumbel_topk,
+    pairs,
+    topk_inclusion_probability,
+    topk_pair_probability,
+)
 from spaces.base import CellArch, Sampled
 from spaces.supernet import Selection
 
@@ -92,6 +99,26 @@ class ROME(GDAS):
                 edge_weight = edge_weight.index_copy(0, idx, self.node_mask(t, n))
             active = (edge_weight.detach() > 0.5).nonzero().flatten().tolist()
             out[t] = Sampled(index, weight, active, edge_weight)
+        return out
+
+    def edge_probabilities(self, cell_type: str) -> torch.Tensor | None:
+        """Per edge, the probability that the sampler keeps it; each node's values sum to its in-degree.
+
+        v2: ``P(i in top-k)`` of Gumbel-Top-k over ``p = softmax(beta)`` of the node's edges, for k = 2
+        ``p_i + sum_{j != i} p_j p_i / (1 - p_j)`` (Sec. 3.5). v1: the pair softmax (Eq. 4-5) summed
+        over the pairs holding the edge (Eq. 6). Without TD: GDAS's."""
+        if not self.options["td"]:
+            return super().edge_probabilities(cell_type)
+        shape = self.shapes[cell_type]
+        ref = self.alpha[cell_type]
+        out = torch.ones(shape.n_edges, device=ref.device, dtype=ref.dtype)
+        for n, (edges, k) in enumerate(zip(shape.node_edges, shape.in_degree, strict=True)):
+            if self.version == 2:
+                prob = topk_inclusion_probability(F.softmax(self.beta[cell_type][list(edges)], dim=-1), k)
+            else:
+                pair_p = F.softmax(self.beta[f"{cell_type}_{n}"], dim=-1)
+                prob = pair_p @ _incidence(len(edges), k).to(pair_p)
+            out = out.index_copy(0, torch.tensor(edges, device=out.device), prob.to(out))
         return out
 
     def edge_pair(self, cell_type: str, node: int) -> tuple[int, ...]:

@@ -97,3 +97,29 @@ def top2_inclusion_probability(p: torch.Tensor) -> torch.Tensor:
     """Closed form of Sec. 3.5: ``P(e_i kept) = p_i + sum_{m != i} p_m p_i / (1 - p_m)``."""
     ratio = p / (1 - p)
     return p + p * (ratio.sum() - ratio)
+
+
+def topk_inclusion_probability(p: torch.Tensor, k: int) -> torch.Tensor:
+    """``P(i among the k kept)`` when ``k`` items are drawn without replacement from ``p`` (what
+    Gumbel-Top-k samples, Sec. 3.5). ``k = 2``: the closed form :func:`top2_inclusion_probability`;
+    other ``k`` (NAS-Bench-1Shot1 nodes keep 1-3 inputs of at most 5): every ordered draw enumerated.
+    The values sum to ``k``."""
+    n = p.shape[-1]
+    if k >= n:
+        return torch.ones_like(p)
+    if k == 2:
+        return top2_inclusion_probability(p)
+    probs = p.detach().double().cpu().tolist()
+    out = [0.0] * n
+
+    def draw(taken: list[int], prob: float, left: float) -> None:
+        if len(taken) == k:
+            for i in taken:
+                out[i] += prob
+            return
+        for i in range(n):
+            if i not in taken and probs[i] > 0:
+                draw([*taken, i], prob * probs[i] / left, left - probs[i])
+
+    draw([], 1.0, sum(probs))
+    return torch.tensor(out, dtype=p.dtype, device=p.device)

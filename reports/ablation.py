@@ -21,7 +21,6 @@ from reports.common import (
     complete,
     fmt,
     mark,
-    md_table,
     mean_std,
     pm,
     save_figure,
@@ -84,7 +83,7 @@ def table(group: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def markdown(t: pd.DataFrame) -> str:
+def displayed(t: pd.DataFrame) -> pd.DataFrame:
     shown = pd.DataFrame({
         "TD": t["td"].map(mark), "GA-θ": t["ga_theta"].map(mark), "GA-α": t["ga_alpha"].map(mark),
         "test error (%)": [pm(m, s) for m, s in zip(t["test_error_mean"], t["test_error_std"], strict=True)],
@@ -94,7 +93,7 @@ def markdown(t: pd.DataFrame) -> str:
         "paper acc (%)": [pm(m, s) for m, s in zip(t["paper_acc_mean"], t["paper_acc_std"], strict=True)],
         "paper error (%)": t["paper_error_mean"].map(fmt),
     })
-    return md_table(shown)
+    return shown
 
 
 def plot(tables: list[tuple[str, pd.DataFrame]]) -> plt.Figure:
@@ -150,7 +149,8 @@ def build(runs: pd.DataFrame, out: Path, runs_dir: str | Path) -> Section:
                    f"--budget {info['budget']} --out {runs_dir}`")
             section.messages.append(msg)
             blocks.append(f"Missing: {', '.join(missing)} (TD/GA-θ/GA-α) {DASH} no complete runs.")
-        blocks.append(markdown(t))
+        blocks.append(section.show(name, displayed(t), f"Ablation of ROME's components (Table 6): {name}",
+                                   best={"test error (%)": "min", "paper error (%)": "min"}))
         section.tables[name] = t
     out.mkdir(parents=True, exist_ok=True)
     section.files += save_figure(plot(figure_tables), out, "ablation")

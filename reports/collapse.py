@@ -17,7 +17,6 @@ from reports.common import (
     Section,
     budget_note,
     main_variants,
-    md_table,
     pm,
     save_figure,
     slug,
@@ -126,7 +125,9 @@ def build(history: pd.DataFrame, out: Path, runs_dir: str | Path, complete_ids: 
             "parameterless": [pm(m, s, 1) for m, s in zip(last["parameterless_mean"], last["parameterless_std"],
                                                           strict=True)],
         })
-        blocks += ["At the last search epoch:", md_table(shown), f"![collapse {md(name)}]({stem}.png)"]
+        shown_md = section.show(name, shown, f"Collapse indicators at the last search epoch: {name}",
+                                best={"skip-connections": "min", "parameterless": "min"})
+        blocks += ["At the last search epoch:", shown_md, f"![collapse {md(name)}]({stem}.png)"]
     section.tables["collapse"] = table
     section.files.append(write_csv(table, out / "collapse.csv"))
     section.files.insert(0, write_markdown(out / "collapse.md", section.title, blocks))

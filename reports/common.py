@@ -25,6 +25,18 @@ PAPER_BUDGET = "paper"
 
 
 @dataclass
+class Shown:
+    """A table as displayed (strings), written as Markdown, LaTeX (``reports.latex``) and HTML
+    (``reports.html``). ``best``: column -> ``"min"``/``"max"``, whose best value (the leading number
+    of a cell) is set in bold, within each group of rows sharing the ``group`` column when given."""
+
+    frame: pd.DataFrame
+    caption: str
+    best: dict[str, str] = field(default_factory=dict)
+    group: str | None = None
+
+
+@dataclass
 class Section:
     """One report's outcome: the files it wrote and what it has to say (missing runs, caveats)."""
 
@@ -33,10 +45,17 @@ class Section:
     files: list[Path] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    shown: dict[str, Shown] = field(default_factory=dict)
 
     @property
     def written(self) -> bool:
         return bool(self.files)
+
+    def show(self, name: str, frame: pd.DataFrame, caption: str, best: dict[str, str] | None = None,
+             group: str | None = None) -> str:
+        """Keep ``frame`` as the displayed table ``name`` (for LaTeX and HTML); returns its Markdown."""
+        self.shown[name] = Shown(frame.reset_index(drop=True), caption, dict(best or {}), group)
+        return md_table(frame)
 
 
 def fmt(x: Any, digits: int = 2) -> str:

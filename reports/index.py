@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import ablation, cells, collapse, ksens, memory, tables
+from reports import ablation, cells, collapse, ksens, latex, memory, tables, weights
 from reports.common import Section, md_table
 from reports.data import load_history, load_profiles, load_runs
 from reports.escape import md as md_text
+from reports.html import write_html
 
 
 @dataclass
@@ -38,6 +39,7 @@ SECTIONS: dict[str, Builder] = {
         i.history, out, i.runs_dir, set(i.runs.loc[i.runs["status"] == "complete", "run_id"])),
     "memory": lambda i, out: memory.build(i.profiles, out, i.profiles_dir),
     "cells": lambda i, out: cells.build(i.runs, out, i.runs_dir),
+    "weights": lambda i, out: weights.build(i.runs, out, i.runs_dir),
 }
 
 
@@ -58,7 +60,10 @@ def build_reports(runs_dir: str | Path, out: str | Path, names: list[str] | None
     out.mkdir(parents=True, exist_ok=True)
     inputs = load_inputs(runs_dir, profiles_dir)
     sections = [SECTIONS[n](inputs, out) for n in names]
+    for s in sections:  # every displayed table also as LaTeX (reports.latex)
+        s.files += latex.write_tables(s, out)
     write_index(sections, inputs, out)
+    write_html(sections, inputs.runs, inputs.runs_dir, out)
     return sections
 
 

@@ -18,7 +18,6 @@ from reports.common import (
     budget_note,
     complete,
     fmt,
-    md_table,
     mean_std,
     pm,
     save_figure,
@@ -84,7 +83,7 @@ def table(group: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def markdown(t: pd.DataFrame) -> str:
+def displayed(t: pd.DataFrame) -> pd.DataFrame:
     shown = pd.DataFrame({
         "K": t["k"], "search epochs": t["search_epochs"].replace("", "—"),
         "test error (%)": [pm(m, s) for m, s in zip(t["test_error_mean"], t["test_error_std"], strict=True)],
@@ -97,7 +96,7 @@ def markdown(t: pd.DataFrame) -> str:
         "paper params (M)": t["paper_params_m"].map(fmt),
         "paper epochs": t["paper_search_epochs"].map(lambda v: fmt(v, 0)),
     })
-    return md_table(shown)
+    return shown
 
 
 def plot(tables: list[tuple[str, pd.DataFrame]]) -> plt.Figure:
@@ -148,7 +147,8 @@ def build(runs: pd.DataFrame, out: Path, runs_dir: str | Path) -> Section:
         if missing:
             section.messages.append(f"k-sensitivity ({name}): no runs for K={', '.join(missing)}")
             blocks.append(f"No runs for K = {', '.join(missing)}.")
-        blocks.append(markdown(t))
+        blocks.append(section.show(name, displayed(t), f"Sensitivity to K (Table 5): {name}",
+                                   best={"test error (%)": "min", "paper error (%)": "min"}))
     section.files += save_figure(plot(figure_tables), out, "k_sensitivity")
     blocks.append("![K sensitivity](k_sensitivity.png)")
     section.files.append(write_csv(pd.concat(csv_parts, ignore_index=True), out / "k_sensitivity.csv"))

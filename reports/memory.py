@@ -62,7 +62,7 @@ def ordering(t: pd.DataFrame, col: str = "saved_bytes") -> str:
     return " < ".join(paper_rows["method"])
 
 
-def markdown(t: pd.DataFrame) -> str:
+def displayed(t: pd.DataFrame) -> pd.DataFrame:
     has_cuda = t["cuda_peak_bytes"].notna().any()
     shown = {
         "method": t["method"], "profile": t["profile"],
@@ -79,7 +79,7 @@ def markdown(t: pd.DataFrame) -> str:
         "paper memory (GB)": t["paper_memory_gb"].map(lambda v: fmt(v, 1)),
         "paper ÷ DARTS": t["paper_ratio_to_darts"].map(fmt),
     })
-    return md_table(pd.DataFrame(shown))
+    return pd.DataFrame(shown)
 
 
 def plot(tables: list[tuple[str, pd.DataFrame]]) -> plt.Figure:
@@ -141,7 +141,8 @@ def build(profiles: pd.DataFrame, out: Path, profiles_dir: str | Path) -> Sectio
         blocks.append(md_table(pd.DataFrame({"": ["ordering (ours, saved for backward)", "ordering (paper)"],
                                              "methods": [ordering(t) or DASH,
                                                          ordering(t, "paper_memory_gb") or DASH]})))
-        blocks.append(markdown(t))
+        blocks.append(section.show(name, displayed(t), f"Memory of one search step (Table 7): {name}",
+                                   best={"saved for backward (MiB)": "min", "paper memory (GB)": "min"}))
     section.files += save_figure(plot(figure_tables), out, "memory")
     blocks.append("![memory](memory.png)")
     section.files.append(write_csv(pd.concat(csv_parts, ignore_index=True), out / "memory.csv"))

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from harness.benchmarks import BENCHMARKS
+from harness.verdict import FLOOR, TOO_FEW, confidence_interval, judge
 from reports.common import (
     DASH,
     Section,
@@ -28,7 +29,6 @@ from reports.common import (
     complete,
     fmt,
     main_variants,
-    md_table,
     mean_std,
     pm,
     save_figure,
@@ -93,17 +93,42 @@ def compare(table: int, runs: pd.DataFrame) -> pd.DataFrame:
                 row.update(paper_acc=p.top1_acc, paper_params_m=p.params_m, paper_flops_m=p.flops_m,
                            acc_mean=100.0 - r["error_mean"] if r["n"] else np.nan)
                 row["diff"] = row["acc_mean"] - p.top1_acc
+                v = judge(100.0 - sel["test_error"], p.top1_acc, None, higher_is_better=True, floor=FLOOR["error"])
             else:
                 row.update(paper_error_mean=p.error_mean, paper_error_std=p.error_std,
                            paper_params_m=getattr(p, "params_m", np.nan),
                            paper_flops_m=getattr(p, "flops_m", np.nan),
                            paper_num_mean=getattr(p, "num_mean", np.nan), paper_num_std=getattr(p, "num_std", np.nan))
                 row["diff"] = r.get("error_mean", np.nan) - p.error_mean
+                v = judge(sel["test_error"], p.error_mean, p.error_std, floor=FLOOR["error"])
+            if row["stat"] == "best":  # the best seed has no interval; the paper's best row no std
+                row.update(ci_low=np.nan, ci_high=np.nan, verdict=np.nan)
+            else:
+                row.update(ci_low=v.ci_low, ci_high=v.ci_high, verdict=v.verdict)
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def markdown(table: int, t: pd.DataFrame) -> str:
+def _ci(low: float, high: float, digits: int = 2) -> str:
+    return DASH if pd.isna(low) else f"[{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def _verdicts(t: pd.DataFrame) -> list[str]:
+    """The verdict, or why there is none: a reduced budget is not compared with the paper."""
+    out = []
+    for v, budget, comparable in zip(t["verdict"], t["budget"], t["comparable"], strict=True):
+        if pd.isna(v):
+            out.append(DASH)
+        elif not comparable and v != TOO_FEW:
+            out.append(f"n/a (budget {budget})")
+        else:
+            out.append(v)
+    return out
+
+
+def displayed(table: int, t: pd.DataFrame) -> pd.DataFrame:
+    """The table as shown (Markdown, LaTeX, HTML): paper beside reproduced, the 95 % CI and the verdict
+    (:mod:`harness.verdict`)."""
     n = t["n"].astype(int)
     if table == 4:
         shown = {"method (paper)": t["paper_method"], "reproduced with": t["variant"], "budget": t["budget"],
@@ -111,17 +136,19 @@ def markdown(table: int, t: pd.DataFrame) -> str:
                  "paper top-1 acc (%)": t["paper_acc"].map(fmt),
                  "reproduced top-1 acc (%)": [pm(100 - m if pd.notna(m) else m, s)
                                               for m, s in zip(t["error_mean"], t["error_std"], strict=True)],
-                 "Δ acc": t["diff"].map(lambda v: fmt(v, 2)),
+                 "95 % CI": [_ci(lo, hi) for lo, hi in zip(t["ci_low"], t["ci_high"], strict=True)],  # accuracy
+                 "Δ acc": t["diff"].map(lambda v: fmt(v, 2)), "verdict": _verdicts(t),
                  "paper params (M)": t["paper_params_m"].map(lambda v: fmt(v, 1)),
                  "reproduced params (M)": t["params_m"].map(lambda v: fmt(v, 2)),
                  "paper FLOPs (M)": t["paper_flops_m"].map(lambda v: fmt(v, 0)),
                  "reproduced MACs (M)": t["macs_m"].map(lambda v: fmt(v, 0))}
-        return md_table(pd.DataFrame(shown))
+        return pd.DataFrame(shown)
     shown = {"benchmark": t["bench"], "method (paper)": t["paper_method"], "reproduced with": t["variant"],
              "budget": t["budget"], "seeds": n,
              "paper error (%)": [pm(m, s) for m, s in zip(t["paper_error_mean"], t["paper_error_std"], strict=True)],
              "reproduced error (%)": [pm(m, s) for m, s in zip(t["error_mean"], t["error_std"], strict=True)],
-             "Δ error": t["diff"].map(fmt)}
+             "95 % CI": [_ci(lo, hi) for lo, hi in zip(t["ci_low"], t["ci_high"], strict=True)],
+             "Δ error": t["diff"].map(fmt), "verdict": _verdicts(t)}
     if table == 1:
         shown["paper Num"] = [pm(m, s, 1) for m, s in zip(t["paper_num_mean"], t["paper_num_std"], strict=True)]
         shown["reproduced Num"] = [pm(m, s, 1) for m, s in zip(t["num_mean"], t["num_std"], strict=True)]
@@ -132,7 +159,14 @@ def markdown(table: int, t: pd.DataFrame) -> str:
         if table == 2:
             shown["paper FLOPs (M)"] = t["paper_flops_m"].map(lambda v: fmt(v, 0))
             shown["reproduced MACs (M)"] = [pm(m, s, 0) for m, s in zip(t["macs_m"], t["macs_std"], strict=True)]
-    return md_table(pd.DataFrame(shown))
+    return pd.DataFrame(shown)
+
+
+#: per table: the columns whose best value is bold (within each benchmark in Table 1)
+BEST = {1: {"paper error (%)": "min", "reproduced error (%)": "min"},
+        2: {"paper error (%)": "min", "reproduced error (%)": "min"},
+        3: {"paper error (%)": "min", "reproduced error (%)": "min"},
+        4: {"paper top-1 acc (%)": "max", "reproduced top-1 acc (%)": "max"}}
 
 
 def others(runs: pd.DataFrame) -> pd.DataFrame:
@@ -144,8 +178,9 @@ def others(runs: pd.DataFrame) -> pd.DataFrame:
     rest = runs[~runs["bench"].isin(covered)]
     rows = []
     for (bench, budget, method), g in rest.groupby(["bench", "budget", "method"], sort=True):
+        _, low, high = confidence_interval(g["test_error"])
         rows.append({"bench": bench, "budget": budget, "method": method, "variant": g["label"].iloc[0],
-                     **reproduced(g, "avg")})
+                     **reproduced(g, "avg"), "ci_low": low, "ci_high": high})
     return pd.DataFrame(rows)
 
 
@@ -204,7 +239,9 @@ def build(runs: pd.DataFrame, out: Path, runs_dir: str | Path) -> Section:
         return section
     blocks = ["Reproduced: mean ± std over seeds of complete runs with each method's default options (ROME: "
               "ROME-v2, K = 7 unless the protocol says otherwise); Δ = reproduced − paper. The paper's rows for "
-              "methods this harness does not run are in `reports/published/table<N>.csv`."]
+              "methods this harness does not run are in `reports/published/table<N>.csv`. 95 % CI: Student-t "
+              "interval of the reproduced mean over seeds; verdict (`harness.verdict`): `reproduced` when it overlaps "
+              "the paper's mean ± std (at least ± 0.1), else `better` or `worse`; `too few seeds` below 2 seeds."]
     parts = []
     for n in (1, 2, 3, 4):
         t = compare(n, runs)
@@ -216,7 +253,8 @@ def build(runs: pd.DataFrame, out: Path, runs_dir: str | Path) -> Section:
             continue
         if (note := budget_note(set(t["budget"]))) is not None:
             blocks.append(note)
-        blocks.append(markdown(n, t))
+        blocks.append(section.show(f"table{n}", displayed(n, t), TITLES[n], best=BEST[n],
+                                   group="benchmark" if n == 1 else None))
         section.tables[f"table{n}"] = t
         parts.append(t)
     rest = others(runs)
@@ -229,10 +267,12 @@ def build(runs: pd.DataFrame, out: Path, runs_dir: str | Path) -> Section:
             "benchmark": rest["bench"], "budget": rest["budget"], "method": rest["variant"],
             "seeds": rest["n"].astype(int),
             "error (%)": [pm(m, s) for m, s in zip(rest["error_mean"], rest["error_std"], strict=True)],
+            "95 % CI": [_ci(lo, hi) for lo, hi in zip(rest["ci_low"], rest["ci_high"], strict=True)],
             "parameterless (normal)": [pm(m, s, 1) for m, s in zip(rest["num_mean"], rest["num_std"], strict=True)],
             "params (M)": [pm(m, s, 3) for m, s in zip(rest["params_m"], rest["params_std"], strict=True)],
             "paper": DASH})
-        blocks.append(md_table(shown))
+        blocks.append(section.show("others", shown, "Benchmarks without a paper counterpart",
+                                   best={"error (%)": "min"}, group="benchmark"))
         section.tables["others"] = rest
         parts.append(rest.assign(table="none"))
     with_paper = [p for p in parts if "paper_error_mean" in p]
