@@ -115,6 +115,13 @@ BUDGETS: dict[str, dict[str, Any]] = {
                   search_image_size=16, search_stem="cifar", eval_network="cifar", eval_layers=5, eval_channels=8,
                   eval_epochs=8, eval_batch=64, eval_lr=0.05, eval_weight_decay=3e-4, aux_weight=0.0, drop_path=0.0,
                   cutout=0, label_smoothing=0.0, eval_subset=1400),
+    # the claims budget (README "What the cpu budget shows"): the search supernet trains on the digits
+    # (search val acc >= 75 % for GDAS and ROME-v2 in S0 and S2 after 20 epochs), a run in minutes on one core;
+    # the evaluation is small and short (200 training images) so that derived cells differ in test error
+    "cpu": dict(search_layers=5, search_channels=8, search_epochs=20, search_batch=64, search_subset=None,
+                search_image_size=16, k=3, search_stem="cifar", eval_network="cifar", eval_layers=5,
+                eval_channels=8, eval_epochs=10, eval_batch=32, eval_lr=0.05, eval_weight_decay=3e-4,
+                aux_weight=0.0, drop_path=0.0, cutout=0, label_smoothing=0.0, eval_subset=200),
     # `harness check`: the fixed reproduction suite (15 runs on the digits), seconds per run on 2 cores
     "check": dict(search_layers=3, search_channels=4, search_epochs=3, search_batch=32, search_subset=256,
                   search_image_size=16, k=3, eval_network="cifar", eval_layers=3, eval_channels=8,
