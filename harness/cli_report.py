@@ -25,13 +25,15 @@ from harness.cli import HarnessError, _check_device, cli, method_options, rome_t
 @click.option("--data-root", default=None, help="folder holding the datasets (with --data real)")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--subnets", default=20, show_default=True, type=int,
+              help="sampled subnets of the saved-bytes distribution (0: skip)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="also write DIR/profile_<method>[_M<partial>].json (read by `harness report --memory`)")
 @with_options(rome_toggles)
 def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers: int, image_size: int,
                 num_classes: int | None, steps: int, data_kind: str, data_root: str | None, device: str | None,
-                seed: int, as_json: bool, out: str | None, **toggles: Any) -> None:
+                seed: int, subnets: int, as_json: bool, out: str | None, **toggles: Any) -> None:
     """Measure one search step at ROME Table 7's shape: saved-for-backward, parameter, gradient and
     optimizer bytes, CUDA peak memory on a GPU, and seconds per step."""
     from harness import data
@@ -39,7 +41,7 @@ def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers:
 
     cfg = ProfileConfig(method=method, bench=bench, options=method_options(**toggles), batch_size=batch_size,
                         channels=channels, layers=layers, image_size=image_size, num_classes=num_classes,
-                        steps=steps, seed=seed, data=data_kind, data_root=data_root)
+                        steps=steps, seed=seed, data=data_kind, data_root=data_root, subnets=subnets)
     device = _check_device(device)
     try:
         result = profile_step(cfg, device)
@@ -56,6 +58,12 @@ def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers:
                f"{shape['channels']} channels, {shape['layers']} cells, {shape['image_size']}x{shape['image_size']}")
     click.echo(f"  saved for backward: {result['saved_bytes'] / mib:.1f} MiB per graph "
                f"(largest of {result['forward_passes']} forward passes)")
+    if result.get("subnets"):
+        d = result["subnets"]
+        click.echo(f"  saved for backward over {d['n']} sampled subnets: mean {d['mean'] / mib:.2f} MiB "
+                   f"(95 % CI {d['mean_ci95'][0] / mib:.2f}-{d['mean_ci95'][1] / mib:.2f}), "
+                   f"max {d['max'] / mib:.2f} MiB, 95 % of draws in {d['range95'][0] / mib:.2f}-"
+                   f"{d['range95'][1] / mib:.2f}")
     click.echo(f"  parameters {result['param_bytes'] / mib:.2f} MiB (+ alpha/beta {result['arch_param_bytes']} B), "
                f"gradients {result['grad_bytes'] / mib:.2f} MiB, "
                f"optimizer state {result['optimizer_state_bytes'] / mib:.2f} MiB")

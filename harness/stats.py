@@ -134,4 +134,22 @@ def one_sample(x: Sequence[float], value: float, alternative: str = "two-sided",
                 level, alternative)
 
 
-__all__ = ["ALTERNATIVES", "Test", "bootstrap_mean", "one_sample", "permutation", "t_interval", "welch"]
+def ratio_of_means(a: Sequence[float], b: Sequence[float], level: float = 0.95, n_resamples: int = 9999,
+                   seed: int = 0) -> Test:
+    """``mean(a) / mean(b)`` with a percentile bootstrap interval (independent samples; p: NaN)."""
+    x, y = _arr(a, "ratio_of_means (a)"), _arr(b, "ratio_of_means (b)")
+    ratio = float(x.mean() / y.mean())
+    if np.all(x == x[0]) and np.all(y == y[0]):
+        return Test("bootstrap ratio", ratio, ratio, ratio, float("nan"), (len(x), len(y)), level)
+
+    def stat(u: np.ndarray, v: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.mean(u, axis=axis) / np.mean(v, axis=axis)
+
+    res = stats.bootstrap((x, y), stat, vectorized=True, confidence_level=level, method="percentile",
+                          n_resamples=n_resamples, random_state=np.random.default_rng(seed))
+    ci = res.confidence_interval
+    return Test("bootstrap ratio", ratio, float(ci.low), float(ci.high), float("nan"), (len(x), len(y)), level)
+
+
+__all__ = ["ALTERNATIVES", "Test", "bootstrap_mean", "one_sample", "permutation", "ratio_of_means", "t_interval",
+           "welch"]
