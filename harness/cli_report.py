@@ -89,7 +89,10 @@ REPORT_FLAGS = {"benchmarks": "Tables 1-4", "ablation": "Table 6", "k-sensitivit
 @click.option("--collapse", is_flag=True, help=REPORT_FLAGS["collapse"])
 @click.option("--memory", is_flag=True, help=REPORT_FLAGS["memory"])
 @click.option("--cells", is_flag=True, help=REPORT_FLAGS["cells"])
-def report_cmd(runs_dir: str, out_dir: str, profiles_dir: str | None, **flags: bool) -> None:
+@click.option("--claims", is_flag=True, help="the paper's claims as tests over seeds (harness/claims.py)")
+@click.option("--claims-budget", default="cpu", show_default=True, help="budget whose runs --claims tests")
+def report_cmd(runs_dir: str, out_dir: str, profiles_dir: str | None, claims: bool, claims_budget: str,
+               **flags: bool) -> None:
     """Tables (Markdown, CSV) and figures (PNG, PDF) of the paper from recorded runs, and index.md.
     No report flag means all. A report whose runs are missing says what to run and is skipped."""
     from reports.index import build_reports
@@ -100,6 +103,13 @@ def report_cmd(runs_dir: str, out_dir: str, profiles_dir: str | None, **flags: b
     if profiles_dir is not None and not Path(profiles_dir).is_dir():
         raise HarnessError(f"profiles folder {profiles_dir} does not exist")
     names = [name for name in REPORT_FLAGS if flags[name.replace("-", "_")]]
+    if claims:
+        from harness.claims import write_report
+
+        files = write_report(runs, Path(out_dir), claims_budget)
+        click.echo(f"claims: wrote {files[0]} and {files[1]}")
+        if not names:
+            return
     try:
         sections = build_reports(runs, Path(out_dir), names, profiles_dir)
     except OSError as exc:
