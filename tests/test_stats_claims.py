@@ -129,3 +129,8 @@ def test_report_claims_writes_markdown_and_csv(tmp_path: Path) -> None:
     assert "rome-below-gdas-s3" in md and "Welch t, one-sided" in md
     csv = pd.read_csv(tmp_path / "out" / "claims.csv")
     assert bool(csv.set_index("claim").loc["rome-below-gdas-s3", "holds"])
+
+
+def test_committed_all_skip_genotype_is_the_collapsed_cell() -> None:
+    data = json.loads((Path(claims.__file__).parent / "baselines" / "genotypes" / "all_skip_normal.json").read_text())
+    assert data["normal"] == claims.ALL_SKIP_NORMAL
