@@ -108,6 +108,7 @@ def saved_bytes_distribution(method: Any, batch: tuple[torch.Tensor, torch.Tenso
     Per draw: ``method.sample()`` (DARTS and PC-DARTS: the continuous relaxation, the same each time),
     the forward pass on ``batch``, its cross-entropy backward to the weights and architecture parameters
     while :class:`SavedTensorCounter` counts the saved tensors (parameters excluded). Nothing is updated.
+    One uncounted pass comes first, so that a cold and a warm method give the same values.
     """
     from harness import stats
 
@@ -116,6 +117,8 @@ def saved_bytes_distribution(method: Any, batch: tuple[torch.Tensor, torch.Tenso
     x, y = batch
     params = [*method.weight_parameters(), *method.arch_parameters()]
     exclude = {p.untyped_storage().data_ptr() for p in params}
+    # one uncounted pass first: constants cached on first use (masks, incidence matrices) are not activations
+    torch.nn.functional.cross_entropy(method.model(x, method.sample()), y).backward(inputs=params)
     torch.manual_seed(seed)
     values = []
     for _ in range(n):
