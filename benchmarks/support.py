@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import methods
-from harness.profile import SavedTensorCounter
+from harness.profile import SavedTensorCounter, saved_bytes_distribution
 from methods.base import SearchHParams, SearchMethod, build_method, method_class
 from spaces.base import Sampled
 from spaces.darts import EDGES, NODE_EDGES, SPACES, STEPS, CellSpace, reduction_layers
@@ -194,3 +194,17 @@ def step_saved_bytes(name: str, shape: Shape) -> int:
         train, val = shape.batch_data(0), shape.batch_data(1)
         STEP_BYTES[key] = max(saved_bytes_per_pass(lambda: method.step(train, val), method_tensors(method)))
     return STEP_BYTES[key]
+
+
+#: (method, shape name) -> saved-bytes distribution over sampled subnets (harness profile's function)
+SUBNET_BYTES: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def subnet_saved_bytes(name: str, shape: Shape, n: int = 20, seed: int = 0) -> dict[str, Any]:
+    """Saved bytes over ``n`` subnets sampled from one seeded generator, S0 at ``shape``: the function
+    behind ``harness profile`` (:func:`harness.profile.saved_bytes_distribution`), measured once per session."""
+    key = (name, shape.name)
+    if key not in SUBNET_BYTES:
+        method = make_method(name, shape)
+        SUBNET_BYTES[key] = saved_bytes_distribution(method, shape.batch_data(0), n, seed)
+    return SUBNET_BYTES[key]

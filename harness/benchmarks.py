@@ -94,6 +94,12 @@ BUDGETS: dict[str, Sets] = {
     "smoke": {**_SMALL, "search.layers": 5, "search.channels": 8, "search.epochs": 4, "search.batch": 64,
               "search.subset": 1400, "eval.layers": 5, "eval.channels": 8, "eval.epochs": 8, "eval.batch": 64,
               "eval.subset": 1400},
+    # the claims budget (README "What the cpu budget shows"): the search supernet trains on the digits
+    # (search val acc >= 75 % for GDAS and ROME-v2 in S2 after 20 epochs), a run in minutes on one core;
+    # the evaluation is small and short (200 training images) so that derived cells differ in test error
+    "cpu": {**_SMALL, "search.layers": 5, "search.channels": 8, "search.epochs": 20, "search.batch": 64,
+            "search.subset": None, "options.k": 3, "eval.layers": 5, "eval.channels": 8, "eval.epochs": 10,
+            "eval.batch": 32, "eval.subset": 200},
     # `harness check`: the fixed reproduction suite (15 runs on the digits), seconds per run on 2 cores
     "check": {**_SMALL, "search.layers": 3, "search.channels": 4, "search.epochs": 3, "search.batch": 32,
               "search.subset": 256, "options.k": 3, "eval.layers": 3, "eval.channels": 8, "eval.epochs": 4,

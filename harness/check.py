@@ -1,25 +1,33 @@
-"""`harness check`: a fixed small reproduction suite compared against committed baselines.
+"""`harness check`: a reproduction check that means the same on every machine.
 
-The suite is every method on ``s0-digits``, ``s2-digits`` and ``s3-digits`` at budget ``check``,
-seed 0 (15 runs), on the CPU with one torch thread per run, so that reruns on one machine give the
-same numbers. Its results are committed in ``harness/baselines/check.json``; ``harness check``
-reruns the suite and compares each run with its baseline:
+A single seed of a short search is chaotic: any rounding difference between CPUs (another instruction
+set, ``ATEN_CPU_CAPABILITY=default/avx2/avx512``, another BLAS) tips an argmax and gives another
+genotype. So the check has two parts, both compared with ``harness/baselines/check.json``:
 
-* ``test_error``: within an absolute tolerance (default 3 percentage points);
-* ``parameterless_normal`` (Table 1's "Num"): within +-1;
-* ``genotype``: identical. A different genotype is a warning, a failure only with ``--strict``:
-  on another machine (another BLAS, another CPU) floating-point rounding may tip an argmax;
-* the run's config hash: a change is a warning (a refactor may rename a field), a failure with
-  ``--strict``.
-
-Claims the check scale can show (:data:`CLAIMS`) are checked on the rerun. A claim that held in the
-baseline must still hold; a claim that did not hold there either (the check scale is far too small
-for the collapse claims of the paper to show) is reported, not failed, unless ``--strict``.
+(a) **exact** (:mod:`harness.exact`): only computations that are machine-independent - parameter and
+    multiply-add counts of known genotypes, sampler frequencies from a seeded generator against their
+    closed forms, genotypes derived from fixed architecture parameters, three steps of every method on
+    fixed float64 tensors (relative tolerance 1e-6). Seconds; ``--exact-only`` runs just this part.
+(b) **distribution**: a few search-and-train configurations (:data:`DIST_METHODS` on
+    :data:`DIST_BENCHES` at budget ``check``), each over :data:`DIST_SEEDS`, one torch thread per run.
+    Per configuration and metric (test error, parameterless ops of the normal cell, final search
+    validation accuracy) the rerun's per-seed values are compared with the committed per-seed values by
+    Welch's two-sample t-test (:func:`harness.stats.welch`); the tolerance is thus the measured
+    seed-to-seed spread. A metric fails if ``p < alpha / m`` (Bonferroni over the ``m`` comparisons)
+    *and* the means differ by more than the metric's resolution (:data:`RESOLUTION`). If the rerun's
+    seeds are draws from the baseline's distribution, a whole check fails falsely with probability at
+    most ``alpha`` (default 1 %; Welch's t is approximate for 5 seeds). On the machine that wrote the
+    baseline the rerun is identical (p = 1). Invariants that hold whatever the machine are checked on
+    every run too: every run completes and beats chance, ROME cells keep two distinct inputs per node and
+    no ``none`` (Eq. 1).
 
 Paper-budget results committed under ``harness/baselines/paper/`` (any ``result.json`` below it)
-are compared with the paper's published means: the mean over a configuration's seeds must lie
-within the published standard deviation, with floors for the rounding of the published figures
-(:data:`PAPER_FLOOR`). The published numbers are :data:`PUBLISHED` (ROME Tables 1, 2, 3, 5 and 6).
+are compared with the paper's published means by the one verdict rule of :mod:`harness.verdict`
+(:func:`compare_paper`: a group fails when its 95 % interval lies on the worse side of the published
+mean +- std). The published numbers are :data:`PUBLISHED` (ROME Tables 1, 2, 3, 5, 6).
+
+``harness check --update`` rewrites both parts of the baseline (after a deliberate change of the
+methods, the ``check`` budget or the run config).
 """
 
 from __future__ import annotations
@@ -30,48 +38,52 @@ import statistics
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from harness import benchmarks
+from harness import benchmarks, exact, stats
 from harness.published import published
-from harness.results import read_json, write_json
+from harness.results import cpu_model, read_json, write_json
 from harness.run import RunConfig, make_config, run
+from harness.verdict import BETTER, FLOOR, TOO_FEW, WORSE, judge
 from methods.base import changed_options
 
 BASELINES = Path(__file__).resolve().parent / "baselines"
 CHECK_BASELINE = BASELINES / "check.json"
 PAPER_RESULTS = BASELINES / "paper"
 
-SUITE_METHODS = ("darts", "gdas", "pcdarts", "rome-v1", "rome-v2")
-SUITE_BENCHES = ("s0-digits", "s2-digits", "s3-digits")
+DIST_METHODS = ("darts", "gdas", "rome-v2")
+DIST_BENCHES = ("s2-digits",)
+DIST_SEEDS = (0, 1, 2, 3, 4)
 SUITE_BUDGET = "check"
-SUITE_SEED = 0
 CHANCE_ERROR = 90.0  # ten classes
+#: metric -> smallest difference of means that counts (one test image of 397; one op; one point)
+RESOLUTION = {"test_error": 100 / 397, "parameterless_normal": 1.0, "search_val_acc": 1.0}
+ALPHA = 0.01
 
 
-@dataclass(frozen=True)
-class Tolerances:
-    """How far a rerun may drift from its baseline before it counts as a regression."""
-
-    test_error: float = 3.0  # absolute, percentage points
-    parameterless: int = 1  # parameterless ops in the normal cell
-
-
-# -- the suite -----------------------------------------------------------------------------------------
+# -- the distribution suite ------------------------------------------------------------------------------
 
 def run_key(method: str, bench: str, seed: int) -> str:
     return f"{bench}/{method}/seed{seed}"
 
 
-def suite_configs(methods: Iterable[str] | None = None, benches: Iterable[str] | None = None) -> list[RunConfig]:
-    """The suite's configs (or the named part of it), most expensive first (S0 has 7 ops per edge)."""
-    ms = _subset(methods, SUITE_METHODS, "method")
-    bs = _subset(benches, SUITE_BENCHES, "benchmark")
-    return [make_config(m, b, SUITE_BUDGET, SUITE_SEED) for b in bs for m in ms]
+def config_key(method: str, bench: str) -> str:
+    return f"{bench}/{method}"
+
+
+def suite_configs(methods: Iterable[str] | None = None, benches: Iterable[str] | None = None,
+                  seeds: Iterable[int] | None = None) -> list[RunConfig]:
+    """The distribution suite's configs (or the named part of it)."""
+    ms = _subset(methods, DIST_METHODS, "method")
+    bs = _subset(benches, DIST_BENCHES, "benchmark")
+    ss = list(DIST_SEEDS if seeds is None else seeds)
+    if len(ss) < 2 or len(set(ss)) != len(ss):
+        raise ValueError(f"the distribution check needs at least 2 distinct seeds, got {ss}")
+    return [make_config(m, b, SUITE_BUDGET, s) for b in bs for m in ms for s in ss]
 
 
 def _subset(names: Iterable[str] | None, valid: tuple[str, ...], what: str) -> list[str]:
@@ -128,6 +140,7 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         "config_hash": (result.get("env") or {}).get("config_hash"), "status": result.get("status"),
         "genotype": result.get("genotype"), "test_error": (result.get("eval") or {}).get("test_error"),
         "parameterless_normal": history[-1].get("parameterless_normal"),
+        "search_val_acc": history[-1].get("val_acc"),
         "seconds": (result.get("timings") or {}).get("total_s"),
     }
     if result.get("status") != "complete":
@@ -135,13 +148,13 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-# -- comparing runs with their baselines ----------------------------------------------------------------
+# -- rows of the report --------------------------------------------------------------------------------------
 
 @dataclass
 class Row:
-    """One line of the report: a run, a claim or a paper comparison."""
+    """One line of the report: an exact check, a distribution comparison, an invariant or a paper row."""
 
-    kind: str  # "run", "claim", "paper"
+    kind: str  # "exact", "dist", "invariant", "paper"
     subject: str
     expected: str
     got: str
@@ -157,121 +170,81 @@ def _fmt(x: Any, digits: int = 2) -> str:
     return str(x)
 
 
-def compare_run(current: dict[str, Any], base: dict[str, Any] | None, tol: Tolerances, strict: bool) -> Row:
-    key = run_key(current["method"], current["bench"], current["seed"])
-    got = f"err {_fmt(current.get('test_error'))}, num {_fmt(current.get('parameterless_normal'))}"
-    if base is None:
-        return Row("run", key, "no baseline", got, "FAIL", ["not in the baseline file: run `harness check --update`"])
-    expected = f"err {_fmt(base.get('test_error'))}, num {_fmt(base.get('parameterless_normal'))}"
-    row = Row("run", key, expected, got, "ok")
-    fail, warn = [], []
-    if current.get("status") != "complete":
-        fail.append(f"run {current.get('status')}: {current.get('reason')}")
-    else:
-        err, base_err = current.get("test_error"), base.get("test_error")
-        if err is None or base_err is None or abs(err - base_err) > tol.test_error:
-            fail.append(f"test error {_fmt(base_err)} -> {_fmt(err)} (tolerance +-{tol.test_error:g})")
-        num, base_num = current.get("parameterless_normal"), base.get("parameterless_normal")
-        if num is None or base_num is None or abs(num - base_num) > tol.parameterless:
-            fail.append(f"parameterless ops {base_num} -> {num} (tolerance +-{tol.parameterless})")
-        if current.get("genotype") != base.get("genotype"):
-            (fail if strict else warn).append("genotype differs" + ("" if strict else " (fails with --strict)"))
-    if base.get("config_hash") and current.get("config_hash") != base.get("config_hash"):
-        (fail if strict else warn).append("config differs from the baseline's (budget, defaults or fields "
-                                          "changed?); review and run `harness check --update`")
-    row.notes = fail + warn
-    row.verdict = "FAIL" if fail else "warn" if warn else "ok"
-    return row
+def exact_rows(now: dict[str, Any], committed: dict[str, Any]) -> list[Row]:
+    rows = []
+    for name, problems in exact.compare(now, committed).items():
+        shown = problems[:4] + ([f"... and {len(problems) - 4} more"] if len(problems) > 4 else [])
+        rows.append(Row("exact", name, "committed", "same" if not problems else f"{len(problems)} differ",
+                        "FAIL" if problems else "ok", shown))
+    return rows
 
 
-# -- claims the check scale can show ---------------------------------------------------------------------
+# -- distribution comparison ------------------------------------------------------------------------------
 
 Runs = dict[str, dict[str, Any]]
-ClaimFn = Callable[[Runs], "tuple[bool, str] | None"]
 
 
-def _complete(runs: Runs) -> list[dict[str, Any]]:
-    return [r for r in runs.values() if r.get("status") == "complete"]
-
-
-def _claim_all_complete(runs: Runs) -> tuple[bool, str] | None:
-    bad = [k for k, r in runs.items() if r.get("status") != "complete"]
-    return (not bad, f"{len(runs) - len(bad)}/{len(runs)} complete" + (f"; not: {', '.join(bad)}" if bad else ""))
-
-
-def _claim_learns(runs: Runs) -> tuple[bool, str] | None:
-    done = _complete(runs)
-    if not done:
-        return None
-    worst = max(r["test_error"] for r in done)
-    return worst < CHANCE_ERROR - 10, f"worst test error {worst:.1f} % (chance {CHANCE_ERROR:.0f} %)"
-
-
-def _claim_td_cells(runs: Runs) -> tuple[bool, str] | None:
-    """ROME (TD): every node takes two distinct inputs and no cell holds ``none`` (S3)."""
-    done = [r for r in _complete(runs) if str(r["method"]).startswith("rome")]
-    if not done:
-        return None
-    bad = []
-    for r in done:
-        for cell in ("normal", "reduce"):
-            pairs = r["genotype"][cell]
-            nodes = [pairs[i:i + 2] for i in range(0, len(pairs), 2)]
-            if any(a[1] == b[1] for a, b in nodes) or any(op == "none" for op, _ in pairs):
-                bad.append(f"{r['bench']}/{r['method']} {cell}")
-    return not bad, f"{len(done)} ROME runs" + (f"; violated in {', '.join(bad)}" if bad else "")
-
-
-def _mean_num(runs: Runs, method: str, benches: tuple[str, ...]) -> float | None:
-    vals = [r["parameterless_normal"] for r in _complete(runs) if r["method"] == method and r["bench"] in benches]
-    return statistics.mean(vals) if len(vals) == len(benches) else None
-
-
-def _claim_num_not_above_gdas(version: str) -> ClaimFn:
-    def claim(runs: Runs) -> tuple[bool, str] | None:
-        benches = ("s2-digits", "s3-digits")
-        rome, gdas = _mean_num(runs, version, benches), _mean_num(runs, "gdas", benches)
-        if rome is None or gdas is None:
-            return None
-        return rome <= gdas, f"mean parameterless in S2, S3: {version} {rome:.1f}, gdas {gdas:.1f}"
-
-    return claim
-
-
-#: name -> (statement, evaluation); ``None`` from an evaluation: the runs it needs were not run
-CLAIMS: dict[str, tuple[str, ClaimFn]] = {
-    "all-complete": ("every run completes", _claim_all_complete),
-    "learns": ("every evaluation network beats chance by 10 points", _claim_learns),
-    "td-cells": ("ROME cells: two distinct inputs per node, no 'none' (Eq. 1, S3)", _claim_td_cells),
-    "rome-v2-num-le-gdas": ("ROME-v2's mean parameterless count in S2 and S3 is not above GDAS's (Table 1)",
-                            _claim_num_not_above_gdas("rome-v2")),
-    "rome-v1-num-le-gdas": ("ROME-v1's mean parameterless count in S2 and S3 is not above GDAS's (Table 1)",
-                            _claim_num_not_above_gdas("rome-v1")),
-}
-
-
-def evaluate_claims(runs: Runs) -> dict[str, dict[str, Any]]:
-    out = {}
-    for name, (statement, fn) in CLAIMS.items():
-        found = fn(runs)
-        if found is not None:
-            out[name] = {"statement": statement, "holds": bool(found[0]), "detail": found[1]}
+def _by_config(runs: Runs) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in runs.values():
+        out.setdefault(config_key(r["method"], r["bench"]), []).append(r)
     return out
 
 
-def compare_claims(now: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]], strict: bool) -> list[Row]:
+def compare_distributions(now: Runs, base: Runs, alpha: float = ALPHA) -> list[Row]:
+    """Per configuration and metric: Welch's t-test of the rerun's seeds against the baseline's seeds,
+    Bonferroni-corrected over every comparison made; see the module docstring."""
+    now_cfg, base_cfg = _by_config(now), _by_config(base)
+    pairs_ = [(c, m) for c in now_cfg for m in RESOLUTION]
+    level = alpha / max(len(pairs_), 1)
     rows = []
-    for name, c in now.items():
-        held = base.get(name, {}).get("holds")
-        expected = {True: "held", False: "did not hold", None: "not in baseline"}[held]
-        if c["holds"]:
-            verdict, notes = "ok", []
-        elif held is False and not strict:
-            verdict, notes = "warn", ["not shown at this scale (nor in the baseline); fails with --strict"]
-        else:
-            verdict, notes = "FAIL", ["claim held in the baseline and no longer does" if held else "claim fails"]
-        rows.append(Row("claim", f"{name}: {c['statement']}", expected, c["detail"], verdict, notes))
+    for cfg, metric in pairs_:
+        cur = [r[metric] for r in now_cfg[cfg] if r.get("status") == "complete" and r.get(metric) is not None]
+        ref = [r[metric] for r in base_cfg.get(cfg, []) if r.get(metric) is not None]
+        subject = f"{cfg} {metric}"
+        if len(ref) < 2:
+            rows.append(Row("dist", subject, "no baseline", _fmt(statistics.mean(cur)) if cur else "-", "FAIL",
+                            ["fewer than 2 baseline seeds: run `harness check --update`"]))
+            continue
+        if len(cur) < 2:
+            rows.append(Row("dist", subject, _fmt(statistics.mean(ref)), "-", "FAIL",
+                            [f"{len(cur)} complete rerun seeds; need 2"]))
+            continue
+        t = stats.welch(cur, ref)
+        expected = f"{statistics.mean(ref):.2f} (sd {statistics.pstdev(ref):.2f}, n={len(ref)})"
+        got = f"{statistics.mean(cur):.2f} (sd {statistics.pstdev(cur):.2f}, n={len(cur)})"
+        fail = t.p < level and abs(t.effect) > RESOLUTION[metric]
+        note = f"diff {t.effect:+.2f}, 95% CI {t.interval()}, Welch p={t.p:.3g} (fails below {level:.2g})"
+        rows.append(Row("dist", subject, expected, got, "FAIL" if fail else "ok", [note]))
     return rows
+
+
+def invariant_rows(runs: Runs) -> list[Row]:
+    """Machine-independent invariants of the suite's runs: complete, above chance, ROME cells (Eq. 1)."""
+    rows = []
+    bad = [k for k, r in runs.items() if r.get("status") != "complete"]
+    rows.append(Row("invariant", "every run completes", "all", f"{len(runs) - len(bad)}/{len(runs)}",
+                    "FAIL" if bad else "ok", [f"not complete: {', '.join(bad)}"] if bad else []))
+    done = [r for r in runs.values() if r.get("status") == "complete"]
+    if done:
+        worst = max(r["test_error"] for r in done)
+        ok = worst < CHANCE_ERROR - 10
+        rows.append(Row("invariant", "every evaluation beats chance by 10 points", f"< {CHANCE_ERROR - 10:.0f} %",
+                        f"worst {worst:.1f} %", "ok" if ok else "FAIL"))
+    rome = [r for r in done if str(r["method"]).startswith("rome")]
+    if rome:
+        violated = [f"{r['bench']}/{r['method']}/seed{r['seed']} {cell}" for r in rome for cell in ("normal", "reduce")
+                    if not td_cell_ok(r["genotype"][cell])]
+        rows.append(Row("invariant", "ROME cells: two distinct inputs per node, no 'none' (Eq. 1)",
+                        "all", f"{len(rome) - len({v.rsplit(' ', 1)[0] for v in violated})}/{len(rome)}",
+                        "FAIL" if violated else "ok", violated))
+    return rows
+
+
+def td_cell_ok(pairs_: list[list[Any]]) -> bool:
+    """A cell of ROME with TD: every node has two distinct inputs and no ``none`` op (Eq. 1)."""
+    nodes = [pairs_[i:i + 2] for i in range(0, len(pairs_), 2)]
+    return not any(a[1] == b[1] for a, b in nodes) and not any(op == "none" for op, _ in pairs_)
 
 
 # -- paper-budget results against the published numbers ----------------------------------------------------
@@ -287,8 +260,6 @@ class Published:
     num_std: float | None = None
 
 
-#: rounding floors of the comparison: a std published as 0.00 still allows the last digit's rounding
-PAPER_FLOOR = {"error": 0.1, "num": 0.5}
 
 def _published() -> dict[tuple[str, str, tuple[tuple[str, Any], ...]], Published]:
     """(method, bench, non-default options) -> published numbers, read from ``reports/published``.
@@ -355,21 +326,20 @@ def compare_paper(results: list[dict[str, Any]]) -> list[Row]:
         if pub is None:
             rows.append(Row("paper", subject, "-", "-", "warn", ["no published number for this configuration"]))
             continue
-        err = statistics.mean(r["eval"]["test_error"] for r in group)
-        tol = max(pub.error_std, PAPER_FLOOR["error"])
+        verdicts = {"test error": judge([r["eval"]["test_error"] for r in group], pub.error, pub.error_std,
+                                        floor=FLOOR["error"])}
         expected = f"err {pub.error:.2f}+-{pub.error_std:.2f} ({pub.source})"
-        got = f"err {err:.2f}"
-        notes = []
-        if abs(err - pub.error) > tol:
-            notes.append(f"test error {err:.2f} outside {pub.error:.2f} +- {tol:.2f}")
         if pub.num is not None:
-            num = statistics.mean(r["search"]["history"][-1]["parameterless_normal"] for r in group)
-            num_tol = max(pub.num_std or 0.0, PAPER_FLOOR["num"])
+            verdicts["parameterless ops"] = judge([r["search"]["history"][-1]["parameterless_normal"] for r in group],
+                                                  pub.num, pub.num_std or 0.0, floor=FLOOR["num"])
             expected += f", num {pub.num:.1f}+-{pub.num_std:.1f}"
-            got += f", num {num:.1f}"
-            if abs(num - pub.num) > num_tol:
-                notes.append(f"parameterless ops {num:.1f} outside {pub.num:.1f} +- {num_tol:.1f}")
-        rows.append(Row("paper", subject, expected, got, "FAIL" if notes else "ok", notes))
+        got = ", ".join(f"{name.split()[0][:3]} {v.mean:.2f} {v.ci_text()} {v.verdict}" for name, v in verdicts.items())
+        # a reproduced number or too few seeds passes, a better one is noted, a worse one fails
+        notes = [f"{name} {v.mean:.2f}, 95 % CI {v.ci_text()}: {v.verdict} than {v.published_mean:.2f} "
+                 f"+- {v.published_std:.2f}" for name, v in verdicts.items() if v.verdict in (WORSE, BETTER)]
+        notes += [f"{name}: fewer than 2 seeds, no interval" for name, v in verdicts.items() if v.verdict == TOO_FEW]
+        worse = any(v.verdict == WORSE for v in verdicts.values())
+        rows.append(Row("paper", subject, expected, got, "FAIL" if worse else "warn" if notes else "ok", notes))
     return rows
 
 
@@ -377,7 +347,7 @@ def compare_paper(results: list[dict[str, Any]]) -> list[Row]:
 
 def load_baseline(path: Path) -> dict[str, Any]:
     if not path.exists():
-        return {"runs": {}, "claims": {}}
+        return {"runs": {}, "exact": {}}
     try:
         data = read_json(path)
     except ValueError as exc:
@@ -387,20 +357,25 @@ def load_baseline(path: Path) -> dict[str, Any]:
     return data
 
 
-def make_baseline(runs: Runs, tol: Tolerances, seconds: float | None, previous: dict[str, Any]) -> dict[str, Any]:
-    """The baseline file: the suite, its budget, the environment, every run, the claims."""
-    merged = {**previous.get("runs", {}), **runs}
-    merged = {k: merged[k] for k in sorted(merged)}
+def check_env() -> dict[str, Any]:
+    return {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine(),
+            "cpu_model": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "threads_per_run": 1, "device": "cpu"}
+
+
+def make_baseline(runs: Runs | None, exact_values: dict[str, Any] | None, seconds: float | None,
+                  previous: dict[str, Any]) -> dict[str, Any]:
+    """The baseline file: the suite, its budget, the environment, the exact values, every run."""
+    merged = {**previous.get("runs", {}), **(runs or {})}
     return {
-        "suite": {"methods": list(SUITE_METHODS), "benches": list(SUITE_BENCHES), "budget": SUITE_BUDGET,
-                  "seed": SUITE_SEED},
+        "suite": {"methods": list(DIST_METHODS), "benches": list(DIST_BENCHES), "seeds": list(DIST_SEEDS),
+                  "budget": SUITE_BUDGET},
         "protocol": benchmarks.BUDGETS[SUITE_BUDGET],
-        "default_tolerances": asdict(tol),
-        "env": {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine(),
-                "threads_per_run": 1, "device": "cpu"},
-        "seconds": seconds,
-        "runs": merged,
-        "claims": evaluate_claims(merged),
+        "alpha": ALPHA, "resolution": RESOLUTION,
+        "env": check_env(),
+        "seconds": seconds if seconds is not None else previous.get("seconds"),
+        "exact": {**previous.get("exact", {}), **(exact_values or {})},
+        "runs": {k: merged[k] for k in sorted(merged)},
     }
 
 
@@ -409,45 +384,52 @@ def format_rows(rows: list[Row]) -> str:
 
     table = [[r.kind, r.subject, r.expected, r.got, r.verdict, "; ".join(r.notes)] for r in rows]
     return tabulate(table, headers=["check", "subject", "baseline / published", "now", "verdict", "notes"],
-                    tablefmt="simple", maxcolwidths=[None, 48, 30, 30, None, 60])
+                    tablefmt="simple", maxcolwidths=[None, 40, 28, 28, None, 70])
 
 
-def check(*, out: Path, methods: list[str] | None = None, benches: list[str] | None = None, jobs: int = 1,
-          baseline_path: Path = CHECK_BASELINE, paper_dir: Path = PAPER_RESULTS, tol: Tolerances = Tolerances(),
-          strict: bool = False, update: bool = False, paper_only: bool = False,
-          echo: Callable[[str], None] = print) -> bool:
-    """Rerun the suite (or part of it) into ``out``, compare, print the report; ``True`` if nothing failed.
-
-    With ``update`` the rerun's results are written into ``baseline_path`` (merged with the runs of
-    the file that were not rerun) instead of being compared.
-    """
+def check(*, out: Path, methods: list[str] | None = None, benches: list[str] | None = None,
+          seeds: list[int] | None = None, jobs: int = 1, baseline_path: Path = CHECK_BASELINE,
+          paper_dir: Path = PAPER_RESULTS, alpha: float = ALPHA, update: bool = False, exact_only: bool = False,
+          paper_only: bool = False, echo: Callable[[str], None] = print) -> bool:
+    """Run the exact part, then (unless ``exact_only``) the distribution suite into ``out``; compare with
+    the baseline and print the report; ``True`` if nothing failed. With ``update`` the results are
+    written into ``baseline_path`` (runs of the file that were not rerun are kept) instead."""
     rows: list[Row] = []
+    baseline = load_baseline(baseline_path)
+    exact_values: dict[str, Any] | None = None
+    runs: Runs | None = None
+    seconds = None
     if not paper_only:
-        configs = suite_configs(methods, benches)
-        baseline = load_baseline(baseline_path)
-        echo(f"check suite: {len(configs)} runs (budget {SUITE_BUDGET}, seed {SUITE_SEED}, CPU, 1 thread per run, "
+        echo(f"exact checks ({', '.join(exact.CHECKS)}); CPU capability {torch.backends.cpu.get_cpu_capability()}")
+        started = time.time()
+        exact_values = exact.compute()
+        echo(f"exact checks took {time.time() - started:.0f} s")
+        if not update:
+            rows += exact_rows(exact_values, baseline.get("exact", {}))
+    if not (paper_only or exact_only):
+        configs = suite_configs(methods, benches, seeds)
+        echo(f"distribution suite: {len(configs)} runs (budget {SUITE_BUDGET}, CPU, 1 thread per run, "
              f"{jobs} at a time) into {out}")
         started = time.time()
 
         def progress(result: dict[str, Any]) -> None:
             s = summarize(result)
-            echo(f"  {run_key(s['method'], s['bench'], s['seed'])}: {s['status']}, "
-                 f"err {_fmt(s['test_error'])}, num {_fmt(s['parameterless_normal'])}, {_fmt(s['seconds'], 1)} s")
+            echo(f"  {run_key(s['method'], s['bench'], s['seed'])}: {s['status']}, err {_fmt(s['test_error'])}, "
+                 f"num {_fmt(s['parameterless_normal'])}, val acc {_fmt(s['search_val_acc'])}, "
+                 f"{_fmt(s['seconds'], 1)} s")
 
         results = run_suite(configs, out, jobs=jobs, on_result=progress)
         seconds = time.time() - started
         echo(f"suite took {seconds:.0f} s")
         runs = {run_key(s["method"], s["bench"], s["seed"]): s for s in map(summarize, results)}
-        if update:
-            full = methods is None and benches is None
-            data = make_baseline(runs, tol, seconds if full else baseline.get("seconds"), baseline)
-            write_json(baseline_path, data)
-            echo(f"baselines of {len(runs)} runs written to {baseline_path}")
-            rows += [Row("claim", f"{n}: {c['statement']}", "-", c["detail"], "ok" if c["holds"] else "warn")
-                     for n, c in data["claims"].items()]
-        else:
-            rows += [compare_run(s, baseline["runs"].get(k), tol, strict) for k, s in runs.items()]
-            rows += compare_claims(evaluate_claims(runs), baseline.get("claims", {}), strict)
+        rows += invariant_rows(runs)
+        if not update:
+            rows += compare_distributions(runs, baseline["runs"], alpha)
+    if update and not paper_only:
+        full = methods is None and benches is None and seeds is None
+        data = make_baseline(runs, exact_values, seconds if full else None, baseline)
+        write_json(baseline_path, data)
+        echo(f"baseline written to {baseline_path}: exact values" + (f" and {len(runs)} runs" if runs else ""))
     papers = paper_results(paper_dir)
     rows += compare_paper(papers)
     if not papers:
@@ -458,13 +440,13 @@ def check(*, out: Path, methods: list[str] | None = None, benches: list[str] | N
     warned = sum(r.verdict == "warn" for r in rows)
     if failed:
         echo(f"check FAILED: {len(failed)} of {len(rows)} checks regressed ({warned} warnings): "
-             + "; ".join(f"{r.subject}: {', '.join(r.notes)}" for r in failed))
+             + "; ".join(f"{r.subject}: {', '.join(r.notes[:2])}" for r in failed))
     else:
         echo(f"check passed: {len(rows)} checks, {warned} warnings")
     return not failed
 
 
-__all__ = ["CHECK_BASELINE", "CLAIMS", "PAPER_RESULTS", "PUBLISHED", "Published", "Row", "Tolerances",
-           "check", "compare_claims", "compare_paper", "compare_run", "evaluate_claims", "format_rows", "load_baseline",
-           "make_baseline", "paper_results", "run_key", "run_suite", "suite_configs", "summarize"]
-
+__all__ = ["ALPHA", "CHECK_BASELINE", "DIST_BENCHES", "DIST_METHODS", "DIST_SEEDS", "PAPER_RESULTS", "PUBLISHED",
+           "Published", "RESOLUTION", "Row", "check", "compare_distributions", "compare_paper", "exact_rows",
+           "invariant_rows", "load_baseline", "make_baseline", "paper_results", "run_key", "run_suite",
+           "suite_configs", "summarize", "td_cell_ok"]

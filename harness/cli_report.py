@@ -26,6 +26,8 @@ from harness.cli_args import check_profile_shape
 @click.option("--data-root", default=None, help="folder holding the datasets (with --data real)")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--subnets", default=20, show_default=True, type=int,
+              help="sampled subnets of the saved-bytes distribution (0: skip)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="also write DIR/profile_<method>[_<option><value>...].json (read by `harness report --memory`)")
@@ -33,7 +35,8 @@ from harness.cli_args import check_profile_shape
               help="also time evaluation-network training (DARTS_V2 at this shape) in images/s (harness.throughput)")
 def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers: int, image_size: int,
                 num_classes: int | None, steps: int, data_kind: str, data_root: str | None, device: str | None,
-                seed: int, as_json: bool, out: str | None, throughput_shape: str | None, **toggles: Any) -> None:
+                seed: int, subnets: int, as_json: bool, out: str | None, throughput_shape: str | None,
+                **toggles: Any) -> None:
     """Measure one search step at ROME Table 7's shape: saved-for-backward, parameter, gradient and
     optimizer bytes, CUDA peak memory on a GPU, and seconds per step."""
     from harness import data
@@ -41,7 +44,7 @@ def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers:
 
     cfg = ProfileConfig(method=method, bench=bench, options=method_options(**toggles), batch_size=batch_size,
                         channels=channels, layers=layers, image_size=image_size, num_classes=num_classes,
-                        steps=steps, seed=seed, data=data_kind, data_root=data_root)
+                        steps=steps, seed=seed, data=data_kind, data_root=data_root, subnets=subnets)
     try:
         check_profile_shape(batch_size=batch_size, channels=channels, layers=layers, image_size=image_size,
                             num_classes=num_classes, steps=steps)
@@ -67,6 +70,12 @@ def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers:
                f"{shape['channels']} channels, {shape['layers']} cells, {shape['image_size']}x{shape['image_size']}")
     click.echo(f"  saved for backward: {result['saved_bytes'] / mib:.1f} MiB per graph "
                f"(largest of {result['forward_passes']} forward passes)")
+    if result.get("subnets"):
+        d = result["subnets"]
+        click.echo(f"  saved for backward over {d['n']} sampled subnets: mean {d['mean'] / mib:.2f} MiB "
+                   f"(95 % CI {d['mean_ci95'][0] / mib:.2f}-{d['mean_ci95'][1] / mib:.2f}), "
+                   f"max {d['max'] / mib:.2f} MiB, 95 % of draws in {d['range95'][0] / mib:.2f}-"
+                   f"{d['range95'][1] / mib:.2f}")
     click.echo(f"  parameters {result['param_bytes'] / mib:.2f} MiB (+ alpha/beta {result['arch_param_bytes']} B), "
                f"gradients {result['grad_bytes'] / mib:.2f} MiB, "
                f"optimizer state {result['optimizer_state_bytes'] / mib:.2f} MiB")
@@ -97,11 +106,14 @@ REPORT_FLAGS = {"benchmarks": "Tables 1-4", "ablation": "Table 6", "k-sensitivit
 @click.option("--collapse", is_flag=True, help=REPORT_FLAGS["collapse"])
 @click.option("--memory", is_flag=True, help=REPORT_FLAGS["memory"])
 @click.option("--cells", is_flag=True, help=REPORT_FLAGS["cells"])
+@click.option("--claims", is_flag=True, help="the paper's claims as tests over seeds (harness/claims.py)")
+@click.option("--claims-budget", default="cpu", show_default=True, help="budget whose runs --claims tests")
 @click.option("--weights", is_flag=True, help=REPORT_FLAGS["weights"])
-def report_cmd(runs_dir: str, out_dir: str, profiles_dir: str | None, **flags: bool) -> None:
+def report_cmd(runs_dir: str, out_dir: str, profiles_dir: str | None, claims: bool, claims_budget: str,
+               **flags: bool) -> None:
     """Tables (Markdown, CSV, LaTeX under tex/) and figures (PNG, PDF) of the paper from recorded runs,
-    index.md and one self-contained index.html. No report flag means all. A report whose runs are missing says
-    what to run and is skipped."""
+    index.md and one self-contained index.html. No report flag means all. A report whose runs are missing
+    says what to run and is skipped."""
     from reports.index import build_reports
 
     runs = Path(runs_dir)
@@ -110,6 +122,13 @@ def report_cmd(runs_dir: str, out_dir: str, profiles_dir: str | None, **flags: b
     if profiles_dir is not None and not Path(profiles_dir).is_dir():
         raise HarnessError(f"profiles folder {profiles_dir} does not exist")
     names = [name for name in REPORT_FLAGS if flags[name.replace("-", "_")]]
+    if claims:
+        from harness.claims import write_report
+
+        files = write_report(runs, Path(out_dir), claims_budget)
+        click.echo(f"claims: wrote {files[0]} and {files[1]}")
+        if not names:
+            return
     try:
         sections = build_reports(runs, Path(out_dir), names, profiles_dir)
     except OSError as exc:

@@ -14,6 +14,13 @@ more steps. Measured:
 * ``cuda_peak_bytes`` - ``torch.cuda.max_memory_allocated`` over the timed steps (``None`` off GPU).
   Table 7's GB include the CUDA context and the caching allocator's slack, so compare ratios.
 * ``seconds_per_step`` - median over the timed steps (after the warm-up).
+* ``subnets`` - saved bytes as a distribution over sampled subnets (:func:`saved_bytes_distribution`):
+  ``N`` (default 20) subnets drawn one after another from ``torch.manual_seed(seed)``, the same generator
+  for every method; per subnet the bytes saved by one architecture pass (Eq. 11 with one sample: forward
+  through the sampled subnet, backward to the weights and ``alpha``/``beta``); mean, std, min, max, the
+  Student-t 95 % interval of the mean and the 2.5-97.5 % range of the draws. One step's figure above
+  depends on which subnet its sample drew; the distribution does not. The benchmark suite
+  (``benchmarks/``) calls the same function.
 
 The default shape is Table 7's: batch 64, 16 channels, 8 cells, 32 x 32 inputs, 10 classes.
 The step is taken in mid-search (epoch 25 of 50) so that every method updates both the
@@ -28,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from harness import benchmarks, data
@@ -52,6 +60,7 @@ class ProfileConfig:
     seed: int = 0
     data: str = "random"  # "random" tensors or "real" batches of the benchmark's dataset
     data_root: str | None = None
+    subnets: int = 20  # sampled subnets of the saved-bytes distribution (0: skip it)
 
 
 class SavedTensorCounter:
@@ -90,6 +99,41 @@ class SavedTensorCounter:
     @property
     def per_graph(self) -> list[int]:
         return [sum(g.values()) for g in self.graphs]
+
+
+def saved_bytes_distribution(method: Any, batch: tuple[torch.Tensor, torch.Tensor], n: int = 20,
+                             seed: int = 0) -> dict[str, Any]:
+    """Saved bytes of one architecture pass for each of ``n`` subnets sampled from ``torch.manual_seed(seed)``.
+
+    Per draw: ``method.sample()`` (DARTS and PC-DARTS: the continuous relaxation, the same each time),
+    the forward pass on ``batch``, its cross-entropy backward to the weights and architecture parameters
+    while :class:`SavedTensorCounter` counts the saved tensors (parameters excluded). Nothing is updated.
+    One uncounted pass comes first, so that a cold and a warm method give the same values.
+    """
+    from harness import stats
+
+    if n < 2:
+        raise ValueError(f"the saved-bytes distribution needs at least 2 subnets, got {n}")
+    x, y = batch
+    params = [*method.weight_parameters(), *method.arch_parameters()]
+    exclude = {p.untyped_storage().data_ptr() for p in params}
+    # one uncounted pass first: constants cached on first use (masks, incidence matrices) are not activations
+    torch.nn.functional.cross_entropy(method.model(x, method.sample()), y).backward(inputs=params)
+    torch.manual_seed(seed)
+    values = []
+    for _ in range(n):
+        counter = SavedTensorCounter(exclude)
+        with counter.hooks():
+            loss = torch.nn.functional.cross_entropy(method.model(x, method.sample()), y)
+        loss.backward(inputs=params)
+        values.append(max(counter.per_graph, default=0))
+    for p in params:
+        p.grad = None
+    mean, lo, hi = stats.t_interval(values)
+    ordered = sorted(values)
+    return {"n": n, "seed": seed, "values": values, "mean": mean, "std": statistics.pstdev(values),
+            "min": ordered[0], "max": ordered[-1], "mean_ci95": [lo, hi],
+            "range95": [float(np.percentile(ordered, 2.5)), float(np.percentile(ordered, 97.5))]}
 
 
 def _bytes(tensors: Any) -> int:
@@ -149,6 +193,7 @@ def profile_step(cfg: ProfileConfig, device: str | torch.device | None = None) -
         method.step(train_batch, val_batch)  # warm-up, counted
     _sync(dev)
     per_pass = counter.per_graph
+    subnets = saved_bytes_distribution(method, train_batch, cfg.subnets, cfg.seed) if cfg.subnets else None
 
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
@@ -170,6 +215,7 @@ def profile_step(cfg: ProfileConfig, device: str | torch.device | None = None) -
         "forward_passes": len(per_pass),
         "saved_bytes": max(per_pass, default=0),
         "saved_bytes_per_pass": per_pass,
+        "subnets": subnets,
         "param_bytes": _bytes(weights),
         "arch_param_bytes": _bytes(arch),
         "grad_bytes": _bytes(p.grad for p in [*weights, *arch]),

@@ -52,6 +52,17 @@ def _version(pkg: str) -> str | None:
         return None
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else :func:`platform.processor`)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment(device: torch.device, config: dict[str, Any]) -> dict[str, Any]:
     """Versions, device, host, git commit (and whether the checkout differed from it) and config hash,
     recorded in every result."""
@@ -67,6 +78,8 @@ def environment(device: torch.device, config: dict[str, Any]) -> dict[str, Any]:
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "threads": torch.get_num_threads(),
+        "cpu_model": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # ATEN_CPU_CAPABILITY: default/avx2/avx512
         "host": platform.node(),
         "git_commit": git_commit(),
         "git_dirty": git_dirty(),

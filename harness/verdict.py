@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from scipy import stats
+from harness.stats import t_interval
 
 REPRODUCED, BETTER, WORSE, TOO_FEW = "reproduced", "better", "worse", "too few seeds"
 VERDICTS = (REPRODUCED, BETTER, WORSE, TOO_FEW)
@@ -60,16 +60,14 @@ class Verdict:
 
 
 def confidence_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
-    """Mean and the two-sided Student-t interval over ``values`` (NaN bounds for fewer than 2 values)."""
+    """Mean and the two-sided Student-t interval over ``values`` (:func:`harness.stats.t_interval`; NaN
+    bounds for fewer than 2 values)."""
     v = [float(x) for x in values if x is not None and not math.isnan(float(x))]
     if not v:
         return math.nan, math.nan, math.nan
-    mean = sum(v) / len(v)
     if len(v) < MIN_SEEDS:
-        return mean, math.nan, math.nan
-    sd = math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1))
-    half = stats.t.ppf(0.5 + confidence / 2, df=len(v) - 1) * sd / math.sqrt(len(v))
-    return mean, mean - half, mean + half
+        return sum(v) / len(v), math.nan, math.nan
+    return t_interval(v, confidence)
 
 
 def judge(values: Sequence[float], published_mean: float, published_std: float | None = None, *,

@@ -1,5 +1,7 @@
 """Fig. 3: collapse during search - skip-connections (and all parameterless ops) in the derived normal cell
-per epoch, one line per method variant, mean and ± 1 std band over seeds.
+per epoch, one line per method variant, mean and ± 1 std band over seeds, next to the supernet's search
+validation accuracy per epoch (a collapse count of an untrained supernet is noise; Fig. 3's counts
+come from a supernet that learns).
 
 One figure per benchmark and budget (``collapse_<bench>_<budget>.png``); ``collapse.csv`` holds the
 plotted means, standard deviations and seed counts.
@@ -27,7 +29,8 @@ from reports.common import (
 from reports.escape import md
 
 INDICATORS = [("skip_connect_normal", "skip-connections in normal cell"),
-              ("parameterless_normal", "parameterless ops in normal cell")]
+              ("parameterless_normal", "parameterless ops in normal cell"),
+              ("val_acc", "search validation accuracy (%)")]
 
 
 def summary(history: pd.DataFrame) -> pd.DataFrame:
@@ -35,7 +38,8 @@ def summary(history: pd.DataFrame) -> pd.DataFrame:
     agg = history.groupby(["bench", "budget", "label", "epoch"], sort=True).agg(
         n=("seed", "nunique"),
         skip_connect_mean=("skip_connect_normal", "mean"), skip_connect_std=("skip_connect_normal", "std"),
-        parameterless_mean=("parameterless_normal", "mean"), parameterless_std=("parameterless_normal", "std"))
+        parameterless_mean=("parameterless_normal", "mean"), parameterless_std=("parameterless_normal", "std"),
+        val_acc_mean=("val_acc", "mean"), val_acc_std=("val_acc", "std"))
     return agg.reset_index()
 
 
@@ -51,7 +55,8 @@ def split_by_epochs(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot(history: pd.DataFrame, title: str) -> plt.Figure:
-    """Two panels (skip-connections, parameterless ops) of one benchmark and budget; x is the search epoch."""
+    """Three panels (skip-connections, parameterless ops, search validation accuracy) of one benchmark and
+    budget; x is the search epoch."""
     theme()
     labels = sorted(history["label"].unique())
     colors = sns.color_palette("tab10" if len(labels) <= 10 else "husl", len(labels))
@@ -62,15 +67,18 @@ def plot(history: pd.DataFrame, title: str) -> plt.Figure:
     step = 0.25 * (epochs[-1] - epochs[0] or 1) / max(len(epochs), 2) / max(len(labels), 1)
     offset = {lab: (i - (len(labels) - 1) / 2) * step for i, lab in enumerate(labels)}
     data = history.assign(epoch=history["epoch"] + history["label"].map(offset))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), sharex=True)
     for ax, (col, ylabel) in zip(axes, INDICATORS, strict=True):
         sns.lineplot(data=data, x="epoch", y=col, hue="label", hue_order=labels, palette=palette,
                      style="label", style_order=labels, markers=True, dashes=True, markersize=7,
                      errorbar="sd", ax=ax, legend=ax is axes[0])
         ax.set_xlabel("search epoch")
         ax.set_ylabel(ylabel)
-        ax.set_ylim(-0.3, 8.3)
-        ax.set_yticks(range(0, 9))
+        if col == "val_acc":
+            ax.set_ylim(0, 100)
+        else:
+            ax.set_ylim(-0.3, 8.3)
+            ax.set_yticks(range(0, 9))
     handles, names = axes[0].get_legend_handles_labels()
     axes[0].get_legend().remove()
     seeds = history.groupby("label")["seed"].nunique()
@@ -94,8 +102,10 @@ def build(history: pd.DataFrame, out: Path, runs_dir: str | Path, complete_ids: 
             f"collapse: no search histories found in {runs_dir}; run "
             f"`harness run --method gdas,rome-v2 --bench s0-c10 --seeds 0,1,2 --out {runs_dir}`")
         return section
-    blocks = ["Number of skip-connections (left) and of parameterless ops (right: skip, pooling, none) in the "
-              "normal cell derived after each search epoch; lines are means over seeds, bands ± 1 std. "
+    blocks = ["Number of skip-connections (left) and of parameterless ops (middle: skip, pooling, none) in the "
+              "normal cell derived after each search epoch, and the supernet's search validation accuracy "
+              "(right; counts of a supernet that has not learnt are noise); lines are means over seeds, bands "
+              "± 1 std. "
               "The paper's Fig. 3 shows GDAS collapsing towards skip-connections while ROME stays low."]
     history = split_by_epochs(history)
     table = summary(history)
@@ -124,6 +134,8 @@ def build(history: pd.DataFrame, out: Path, runs_dir: str | Path, complete_ids: 
                                                              strict=True)],
             "parameterless": [pm(m, s, 1) for m, s in zip(last["parameterless_mean"], last["parameterless_std"],
                                                           strict=True)],
+            "search val acc (%)": [pm(m, s, 1) for m, s in zip(last["val_acc_mean"], last["val_acc_std"],
+                                                               strict=True)],
         })
         shown_md = section.show(name, shown, f"Collapse indicators at the last search epoch: {name}",
                                 best={"skip-connections": "min", "parameterless": "min"})

@@ -15,7 +15,7 @@ from harness.profile import SavedTensorCounter, profile_filename
 
 #: a shape small enough for 2 CPU cores (Table 7's is batch 64, 16 channels, 8 cells, 32x32)
 TINY = ["--bench", "s0-digits", "--batch-size", "8", "--channels", "8", "--layers", "5", "--image-size", "16",
-        "--steps", "1"]
+        "--steps", "1", "--subnets", "6"]
 #: name -> extra arguments. ROME with K=2 to keep the test short: each sample's graph is freed by its
 #: backward, so the per-graph peak does not depend on K (only the number of forward passes does)
 PROFILED = {
@@ -121,3 +121,36 @@ def test_bad_input_is_one_line_exit_2(args: list[str], message: str, capsys: pyt
 def test_cuda_without_gpu_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["profile", "--method", "gdas", *TINY, "--device", "cuda"]) == 2
     assert "cuda" in capsys.readouterr().err
+
+
+def test_saved_bytes_distribution_over_sampled_subnets(profiles: tuple[dict[str, dict], Path]) -> None:
+    results = profiles[0]
+    for name, r in results.items():
+        d = r["subnets"]
+        assert d["n"] == 6 and len(d["values"]) == 6, name
+        assert d["mean_ci95"][0] <= d["mean"] <= d["mean_ci95"][1] and d["min"] <= d["mean"] <= d["max"], name
+        assert d["min"] == min(d["values"]) and d["max"] == max(d["values"])
+    assert len(set(results["darts"]["subnets"]["values"])) == 1  # nothing sampled: one graph size
+    assert len(set(results["rome-v2"]["subnets"]["values"])) > 1  # sampled subnets differ in size
+    mean = {name: r["subnets"]["mean"] for name, r in results.items()}
+    assert mean["rome-v2"] < mean["gdas"] < mean["darts"]
+
+
+def test_distribution_is_reproducible_from_its_seed() -> None:
+    from harness.profile import saved_bytes_distribution
+    from methods.base import SearchHParams, build_method
+    from spaces.registry import build_supernet
+
+    def once(seed: int) -> list[int]:
+        torch.manual_seed(0)
+        method = build_method("rome-v2", build_supernet("s0", c=4, layers=3, num_classes=10), SearchHParams(),
+                              {"k": 1})
+        x, y = torch.randn(4, 3, 8, 8), torch.randint(0, 10, (4,))
+        return saved_bytes_distribution(method, (x, y), n=5, seed=seed)["values"]
+
+    # the same subnets: equal up to the counter's few-byte noise (storages keyed by data_ptr, which the
+    # allocator may reuse between two small tensors of one graph)
+    assert once(3) == pytest.approx(once(3), rel=1e-3)
+    with pytest.raises(ValueError, match="at least 2 subnets"):
+        from harness.profile import saved_bytes_distribution as f
+        f(None, (torch.zeros(1), torch.zeros(1)), n=1)

@@ -1,0 +1,139 @@
+"""harness.stats (Welch, permutation, bootstrap, Student-t), the claims over seeds and the collapse
+report's search accuracy panel, on synthetic per-seed values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from harness import claims, stats
+from tests.hostile.folders import valid_result
+
+
+def test_welch_matches_scipy_and_orients_the_effect() -> None:
+    a, b = [5.0, 6.0, 7.0, 6.5, 5.5], [3.0, 4.0, 3.5, 2.5, 4.5]
+    t = stats.welch(a, b, alternative="greater")
+    assert t.effect == pytest.approx(2.5)
+    assert t.p == pytest.approx(sps.ttest_ind(a, b, equal_var=False, alternative="greater").pvalue)
+    assert t.low < t.effect and t.high == float("inf")
+    two = stats.welch(a, b)
+    assert two.low < 2.5 < two.high and two.p == pytest.approx(2 * t.p)
+    assert stats.welch(b, a, alternative="greater").p > 0.5
+
+
+def test_no_spread_is_exact() -> None:
+    assert stats.welch([3, 3, 3], [3, 3]).p == 1.0
+    assert stats.welch([4, 4, 4], [3, 3], alternative="greater").p == 0.0
+    assert stats.welch([4, 4, 4], [3, 3], alternative="less").p == 1.0
+
+
+def test_permutation_bootstrap_and_t_interval() -> None:
+    a, b = [1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]
+    perm = stats.permutation(a, b, alternative="less")
+    assert perm.p == pytest.approx(1 / 70)  # exact: 1 of C(8, 4) splits is as extreme
+    assert perm.low <= perm.effect == -4.0 <= perm.high
+    mean, lo, hi = stats.t_interval([1.0, 2.0, 3.0])
+    assert mean == 2.0 and (lo, hi) == pytest.approx(sps.t.interval(0.95, 2, loc=2.0, scale=sps.sem([1, 2, 3])))
+    boot = stats.bootstrap_mean([1.0, 2.0, 3.0, 4.0, 10.0])
+    assert boot.low < 4.0 < boot.high
+    r = stats.ratio_of_means([2.0, 2.2, 1.8], [4.0, 4.4, 3.6])
+    assert r.effect == pytest.approx(0.5) and r.low <= 0.5 <= r.high
+    one = stats.one_sample([5.0, 6.0, 7.0], 4.0, alternative="greater")
+    assert one.effect == pytest.approx(2.0) and one.p < 0.05 and one.low < 2.0
+
+
+def test_bad_inputs_name_the_problem() -> None:
+    with pytest.raises(ValueError, match="at least 2 finite values"):
+        stats.welch([1.0], [2.0, 3.0])
+    with pytest.raises(ValueError, match="unknown alternative"):
+        stats.welch([1.0, 2.0], [2.0, 3.0], alternative="bigger")
+
+
+# -- claims ------------------------------------------------------------------------------------------------
+
+def _row(method: str, bench: str, seed: int, num: int, acc: float, err: float, normal: Any = None) -> dict:
+    cell = normal or [["sep_conv_3x3", 0], ["sep_conv_3x3", 1]] * 4
+    return {"run_id": f"{bench}_{method}_{seed}", "method": method, "bench": bench, "budget": "cpu", "seed": seed,
+            "status": "complete", "parameterless_normal": num, "search_val_acc": acc, "test_error": err,
+            "genotype": {"normal": cell, "reduce": cell}, "options": {}}
+
+
+def _frame(gdas_num: list[int], rome_num: list[int]) -> pd.DataFrame:
+    rows = [_row("gdas", "s3-digits", s, n, 40.0 + s, 15.0) for s, n in enumerate(gdas_num)]
+    rows += [_row("rome-v2", "s3-digits", s, n, 90.0 + s, 14.0 + s) for s, n in enumerate(rome_num)]
+    return pd.DataFrame(rows)
+
+
+def _by_name(outcomes: list[claims.Outcome]) -> dict[str, claims.Outcome]:
+    return {o.claim: o for o in outcomes}
+
+
+def test_claims_hold_and_fail_with_their_numbers() -> None:
+    names = ["gdas-collapses-s3", "rome-below-gdas-s3", "gdas-supernet-worse-s3", "td-cells", "rome-cells-not-worse-s3"]
+    held = _by_name(claims.evaluate(_frame([6, 7, 6, 7, 8], [2, 3, 2, 3, 2]), "cpu", names))
+    assert all(held[n].holds for n in names), held
+    assert held["rome-below-gdas-s3"].effect == pytest.approx(6.8 - 2.4) and held["rome-below-gdas-s3"].p < 0.001
+    assert held["rome-below-gdas-s3"].seeds == "gdas: 0,1,2,3,4; rome-v2: 0,1,2,3,4"
+    not_held = _by_name(claims.evaluate(_frame([3, 3, 4, 3, 5], [5, 5, 6, 4, 5]), "cpu", names))
+    assert not not_held["gdas-collapses-s3"].holds and not not_held["rome-below-gdas-s3"].holds
+    assert not_held["rome-below-gdas-s3"].effect < 0  # reported with its numbers
+    assert "darts-collapses-s3" not in held  # no DARTS runs: not evaluated
+    assert claims.evaluate(_frame([6, 7], [2, 3]), "paper", names) == []  # runs of another budget: none
+
+
+def test_td_claim_counts_violating_runs() -> None:
+    df = _frame([6, 7, 6], [2, 3, 2])
+    df.at[len(df) - 1, "genotype"] = {"normal": [["none", 0], ["sep_conv_3x3", 1]] * 4,
+                                      "reduce": [["sep_conv_3x3", 0], ["sep_conv_3x3", 1]] * 4}
+    out = _by_name(claims.evaluate(df, "cpu", ["td-cells"]))["td-cells"]
+    assert not out.holds and out.effect == 1.0 and "s3-digits/rome-v2/seed2" in out.detail
+
+
+def test_healthy_versus_collapsed_cell() -> None:
+    from spaces.genotype import KNOWN, to_dict
+
+    healthy = to_dict(KNOWN["DARTS_V2"])
+    collapsed = {**healthy, "normal": claims.ALL_SKIP_NORMAL}
+    rows = [{**_row("fixed", "s2-digits", s, 0, 0.0, e), "genotype": g}
+            for g, errs in ((healthy, [9.0, 10.0, 11.0]), (collapsed, [16.0, 17.0, 18.0]))
+            for s, e in enumerate(errs)]
+    out = _by_name(claims.evaluate(pd.DataFrame(rows), "cpu", ["healthy-cell-beats-collapsed"]))
+    assert out["healthy-cell-beats-collapsed"].holds and out["healthy-cell-beats-collapsed"].effect == 7.0
+
+
+def test_more_samples_lower_the_gradient_spread() -> None:
+    one, many = claims.gradient_spread(1, repeats=6), claims.gradient_spread(7, repeats=6)
+    assert sum(many) < sum(one)
+
+
+def test_report_claims_writes_markdown_and_csv(tmp_path: Path) -> None:
+    from harness.cli import main
+
+    runs = tmp_path / "runs"
+    for r in _frame([6, 7, 6], [2, 3, 2]).to_dict("records"):
+        d = runs / r["run_id"]
+        d.mkdir(parents=True)
+        base = valid_result(r["run_id"])  # schema-valid: reports trust nothing else (tests/hostile/)
+        result = {**base, **{k: r[k] for k in ("run_id", "method", "bench", "budget", "seed", "status", "genotype",
+                                               "options")},
+                  "eval": {**base["eval"], "test_error": r["test_error"]},
+                  "search": {"history": [{**base["search"]["history"][0],
+                                          "parameterless_normal": r["parameterless_normal"],
+                                          "val_acc": r["search_val_acc"]}]}}
+        (d / "result.json").write_text(json.dumps(result))
+    code = main(["report", "--runs", str(runs), "--out", str(tmp_path / "out"), "--claims"])
+    assert code in (0, None)
+    md = (tmp_path / "out" / "claims.md").read_text()
+    assert "rome-below-gdas-s3" in md and "Welch t, one-sided" in md
+    csv = pd.read_csv(tmp_path / "out" / "claims.csv")
+    assert bool(csv.set_index("claim").loc["rome-below-gdas-s3", "holds"])
+
+
+def test_committed_all_skip_genotype_is_the_collapsed_cell() -> None:
+    data = json.loads((Path(claims.__file__).parent / "baselines" / "genotypes" / "all_skip_normal.json").read_text())
+    assert data["normal"] == claims.ALL_SKIP_NORMAL
