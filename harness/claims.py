@@ -129,10 +129,11 @@ def _two_sided(name: str, hypothesis: str, col: str, a: tuple[str, str], b: tupl
 
 def _td_cells(df: Frame, budget: str) -> Outcome | None:
     from harness.check import td_cell_ok
+    from methods.base import method_class
 
-    rome = df[df["method"].astype(str).str.startswith("rome") & (df["budget"] == budget)
-              & (df["status"] == "complete")]
-    rome = rome[[bool((o or {}).get("td", True)) for o in rome["options"]]] if "options" in rome else rome
+    done = df[(df["budget"] == budget) & (df["status"] == "complete")]
+    rome = done[[method_class(m).disentangles_topology(o if isinstance(o, dict) else {})
+                 for m, o in zip(done["method"], done.get("options", [{}] * len(done)), strict=True)]]
     if rome.empty:
         return None
     bad = [f"{r.bench}/{r.method}/seed{r.seed}" for r in rome.itertuples()

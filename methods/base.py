@@ -232,6 +232,12 @@ class SearchMethod:
         return {}
 
     @classmethod
+    def disentangles_topology(cls, options: dict[str, Any]) -> bool:
+        """Whether the method samples each node's inputs apart from its ops (ROME Sec. 3.3, Eq. 1), so
+        that every derived node keeps two distinct inputs and never ``none``."""
+        return False
+
+    @classmethod
     def check_spec(cls, options: dict[str, Any], channels: int) -> str | None:
         """What is wrong with these options for a supernet of ``channels`` channels, or ``None``."""
         return None

@@ -59,6 +59,10 @@ class ROME(GDAS):
         self.k_arch = k if self.options["ga_alpha"] else 1
         self.k_weight = k if self.options["ga_theta"] else 1
 
+    @classmethod
+    def disentangles_topology(cls, options: dict[str, Any]) -> bool:
+        return bool(cls.resolve_options(options)["td"])
+
     @property
     def allow_none(self) -> bool:  # type: ignore[override]
         return not self.options["td"]

@@ -1,6 +1,6 @@
 """What a search method sees of a supernet: the choices of each cell type, and what one forward runs.
 
-A supernet runs in two modes (DESIGN.md):
+A supernet runs in two modes (ROME Sec. 3; DARTS Eq. 2 for the mixed one):
 
 * :class:`Mixed`: every op on every edge, weighted (DARTS, PC-DARTS);
 * :class:`Sampled`: only the sampled edges and the one sampled op of each run (GDAS, ROME).

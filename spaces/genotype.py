@@ -152,7 +152,7 @@ def count_ops(cell: list[tuple[str, int]], names: frozenset[str] | set[str]) -> 
 
 _C = [2, 3, 4, 5]
 
-#: Published genotypes (REFERENCE.md section 2).
+#: Published genotypes (DARTS ``cnn/genotypes.py``, PC-DARTS ``genotypes.py``, GDAS in xautodl).
 KNOWN: dict[str, Genotype] = {
     "DARTS_V1": Genotype(
         normal=[("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),

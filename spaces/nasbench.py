@@ -1,4 +1,5 @@
-"""NAS-Bench-1Shot1 search spaces 1-3 (Zela et al., 2020; REFERENCE.md section 6): ops sit on nodes.
+"""NAS-Bench-1Shot1 search spaces 1-3 (Zela et al., 2020; automl/nasbench-1shot1
+``nasbench_analysis/search_spaces/``): ops sit on nodes.
 
 A cell is a NAS-Bench-101 cell: node 0 is the cell input, nodes ``1..n`` are intermediate nodes
 (choice blocks) and node ``n + 1`` is the output. Every intermediate node sums its (weighted) inputs,
@@ -94,7 +95,7 @@ class NBSpace:
                            node_edges=node_edges, in_degree=self.parents, ops_on_edges=False)
 
 
-#: REFERENCE.md section 6 (nasbench-1shot1 ``search_space_{1,2,3}.py``)
+#: nasbench-1shot1 ``search_space_{1,2,3}.py``
 PARENTS = {1: (1, 2, 2, 2, 2), 2: (1, 1, 2, 2, 3), 3: (1, 1, 1, 2, 2, 2)}
 SPACES: dict[str, NBSpace] = {}
 for _n, _parents in PARENTS.items():

@@ -19,7 +19,7 @@ from spaces.evalnet import count_params
 from spaces.nasbench import CELL, SPACES, NASBenchGenotype
 from spaces.registry import SUPERNETS, build_supernet
 
-# REFERENCE.md section 6: parents of nodes 1..n, then of the output
+# nasbench-1shot1 search_space_{1,2,3}.py: parents of nodes 1..n, then of the output
 PARENTS = {"nb1s1": (1, 2, 2, 2, 2), "nb1s2": (1, 1, 2, 2, 3), "nb1s3": (1, 1, 1, 2, 2, 2)}
 NB_SPACES = sorted(PARENTS)
 NB101_CANONICAL = ["conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"]
@@ -65,7 +65,7 @@ def check_nb101_form(d: dict, space: str) -> None:
     assert mat.sum() <= 9
     assert d["ops"][0] == "input" and d["ops"][-1] == "output" and len(d["ops"]) == 7
     spec = ModelSpec(mat, list(d["ops"]))
-    spec.matrix = np.asarray(spec.matrix)  # nasbench-pytorch's hash_spec needs numpy (REFERENCE.md 6)
+    spec.matrix = np.asarray(spec.matrix)  # nasbench-pytorch's hash_spec needs numpy
     assert d["pruned_ops"] == spec.ops and d["pruned_matrix"] == spec.matrix.tolist()
     if "skip-connect" in spec.ops:
         labels = [-1] + [(NB101_CANONICAL + ["skip-connect"]).index(o) for o in spec.ops[1:-1]]

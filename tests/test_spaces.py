@@ -1,4 +1,4 @@
-"""The spaces match REFERENCE.md section 5 op for op; genotypes round-trip; the noise op."""
+"""The spaces match R-DARTS src/spaces.py op for op; genotypes round-trip; the noise op."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from spaces.ops import OPS
 A = {"skip": "skip_connect", "sep3": "sep_conv_3x3", "dil3": "dil_conv_3x3", "dil5": "dil_conv_5x5",
      "max": "max_pool_3x3", "avg": "avg_pool_3x3", "none": "none", "noise": "noise"}
 
-# Transcribed from REFERENCE.md section 5 (R-DARTS src/spaces.py), edge by edge.
+# Transcribed from R-DARTS (Zela et al., 2020) src/spaces.py, edge by edge.
 EXPECTED = {
     "s1": {
         "normal": [["skip", "dil3"], ["skip", "dil5"], ["skip", "dil5"], ["skip", "sep3"], ["skip", "dil3"],
