@@ -123,7 +123,7 @@ def report_cmd(runs_dir: str, out_dir: str, profiles_dir: str | None, claims: bo
         raise HarnessError(f"profiles folder {profiles_dir} does not exist")
     names = [name for name in REPORT_FLAGS if flags[name.replace("-", "_")]]
     if claims:
-        from harness.claims import write_report
+        from reports.claims import write_report
 
         files = write_report(runs, Path(out_dir), claims_budget)
         click.echo(f"claims: wrote {files[0]} and {files[1]}")
