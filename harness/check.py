@@ -49,7 +49,7 @@ from harness.published import published
 from harness.results import cpu_model, read_json, write_json
 from harness.run import RunConfig, make_config, run
 from harness.verdict import BETTER, FLOOR, TOO_FEW, WORSE, judge
-from methods.base import changed_options, method_class
+from methods.base import METHODS, changed_options
 
 BASELINES = Path(__file__).resolve().parent / "baselines"
 CHECK_BASELINE = BASELINES / "check.json"
@@ -231,7 +231,8 @@ def invariant_rows(runs: Runs) -> list[Row]:
         ok = worst < CHANCE_ERROR - 10
         rows.append(Row("invariant", "every evaluation beats chance by 10 points", f"< {CHANCE_ERROR - 10:.0f} %",
                         f"worst {worst:.1f} %", "ok" if ok else "FAIL"))
-    rome = [r for r in done if method_class(r["method"]).disentangles_topology(r.get("options") or {})]
+    rome = [r for r in done if r["method"] in METHODS
+            and METHODS[r["method"]].disentangles_topology(r.get("options") or {})]
     if rome:
         violated = [f"{r['bench']}/{r['method']}/seed{r['seed']} {cell}" for r in rome for cell in ("normal", "reduce")
                     if not td_cell_ok(r["genotype"][cell])]

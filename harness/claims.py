@@ -128,10 +128,10 @@ def _two_sided(name: str, hypothesis: str, col: str, a: tuple[str, str], b: tupl
 
 def _td_cells(df: Frame, budget: str) -> Outcome | None:
     from harness.check import td_cell_ok
-    from methods.base import method_class
+    from methods.base import METHODS
 
     done = df[(df["budget"] == budget) & (df["status"] == "complete")]
-    rome = done[[method_class(m).disentangles_topology(o if isinstance(o, dict) else {})
+    rome = done[[m in METHODS and METHODS[m].disentangles_topology(o if isinstance(o, dict) else {})
                  for m, o in zip(done["method"], done.get("options", [{}] * len(done)), strict=True)]]
     if rome.empty:
         return None
