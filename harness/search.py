@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset, Subset
 from tqdm import tqdm
 
 from harness import data, health
@@ -25,11 +24,6 @@ from methods.base import SearchMethod, build_method, method_class
 from spaces.registry import build_supernet
 
 EpochHook = Callable[[dict[str, Any], SearchMethod], None]
-
-
-def cap(ds: Dataset, n: int | None) -> Dataset:
-    """The first ``n`` items of ``ds`` (all when ``n`` is ``None``)."""
-    return ds if n is None or n >= len(ds) else Subset(ds, range(n))
 
 
 def build_search_method(spec: RunSpec, space: str, num_classes: int, in_channels: int,
