@@ -33,6 +33,14 @@ class Genotype(namedtuple("Genotype", "normal normal_concat reduce reduce_concat
 #: Ops with no learnable parameters (Table 1's "Num" counts these in the normal cell).
 PARAMETERLESS = frozenset({"none", "skip_connect", "max_pool_3x3", "avg_pool_3x3", "noise"})
 
+#: Bounds of a genotype file, checked before anything is built. DARTS cells have 4 intermediate nodes;
+#: 16 leaves room for larger cells, while the evaluation network's size grows with the nodes of every
+#: cell (a 50,000-node file would take hours to build). A result.json may hold the genotype, hence the
+#: byte bound of the run-folder reader (``harness.rundir_read.MAX_BYTES``).
+MAX_NODES = 16
+MAX_OP_NAME = 64
+MAX_FILE_BYTES = 64 * 2**20
+
 
 def to_dict(genotype: Genotype) -> dict[str, Any]:
     """JSON-ready form: ``{"normal": [[op, input], ...], "normal_concat": [...], ...}``."""
@@ -53,6 +61,9 @@ def _cell(data: dict[str, Any], name: str) -> list[tuple[str, int]]:
     cell = data[name]
     if not isinstance(cell, list | tuple):
         raise ValueError(f"genotype cell '{name}' must be a list of [op, input] pairs, got {type(cell).__name__}")
+    if len(cell) > 2 * MAX_NODES:  # before looking at any pair: a 50,000-node cell is refused at once
+        raise ValueError(f"genotype cell '{name}' has {len(cell)} [op, input] pairs ({len(cell) // 2} nodes); "
+                         f"valid: at most {MAX_NODES} nodes ({2 * MAX_NODES} pairs)")
     out = []
     for k, pair in enumerate(cell):
         if not (isinstance(pair, list | tuple) and len(pair) == 2):
@@ -60,6 +71,9 @@ def _cell(data: dict[str, Any], name: str) -> list[tuple[str, int]]:
         op, i = pair
         if not isinstance(op, str):
             raise ValueError(f"genotype cell '{name}' pair {k}: the op must be a name, got {op!r}"[:200])
+        if len(op) > MAX_OP_NAME:  # unknown names are listed in full in the one-line error
+            raise ValueError(f"genotype cell '{name}' pair {k}: an op name of {len(op)} characters; "
+                             f"valid: at most {MAX_OP_NAME}")
         if not _is_int(i):
             raise ValueError(f"genotype cell '{name}' pair {k}: the input must be an integer node index, "
                              f"got {i!r}"[:200])
@@ -70,6 +84,8 @@ def _cell(data: dict[str, Any], name: str) -> list[tuple[str, int]]:
 def _concat(data: dict[str, Any], name: str, n_nodes: int) -> list[int]:
     """The nodes a cell concatenates: distinct intermediate nodes ``2 .. 1 + n_nodes``."""
     concat = data.get(f"{name}_concat", list(range(2, 2 + n_nodes)))
+    if isinstance(concat, list | tuple) and len(concat) > MAX_NODES:
+        raise ValueError(f"genotype '{name}_concat' names {len(concat)} nodes; valid: at most {MAX_NODES}")
     if not isinstance(concat, list | tuple) or not all(_is_int(i) for i in concat):
         raise ValueError(f"genotype '{name}_concat' must be a list of integer node indices, got {concat!r}"[:200])
     if n_nodes and (not concat or len(set(concat)) != len(concat)
@@ -103,19 +119,25 @@ def from_dict(data: dict[str, Any]) -> Genotype:
 def check_file_genotype(genotype: Genotype) -> None:
     """What a DARTS search can derive, required of a genotype given as a file (DARTS Sec. 2.4: each
     intermediate node keeps its two strongest edges from *distinct* predecessors, and the ``zero``
-    op is never derived): distinct inputs per node, no cell of only ``none``, and at least one op
-    with parameters (every DARTS space S0-S4 has some)."""
+    op is never derived): distinct inputs per node, and no cell of only ``none``.
+
+    A cell's parameters include its preprocessing, not only its ops: every cell of the evaluation
+    network first maps its two inputs through ReLU-Conv1x1-BN (FactorizedReduce after a reduction
+    cell; DARTS ``cnn/model.py`` ``Cell``), so a cell of only parameterless ops still trains. That is
+    the collapsed cell of ROME Fig. 2 (a normal cell of skip-connections), and the healthy-versus-
+    collapsed evaluation needs exactly it; so a cell needs at least one node (whose preprocessing then
+    has parameters), not an op with parameters.
+    """
     for name, cell in (("normal", genotype.normal), ("reduce", genotype.reduce)):
+        if not cell:
+            raise ValueError(f"genotype cell '{name}' has no node: give at least one node (two [op, input] pairs)")
         for node in range(len(cell) // 2):
             (_, a), (_, b) = cell[2 * node], cell[2 * node + 1]
             if a == b:
                 raise ValueError(f"genotype cell '{name}' node {node} takes input {a} twice; "
                                  "each node combines two distinct predecessors")
-        if cell and all(op == "none" for op, _ in cell):
+        if all(op == "none" for op, _ in cell):
             raise ValueError(f"genotype cell '{name}' has only 'none' ops: it would output zeros")
-    cells = [*genotype.normal, *genotype.reduce]
-    if genotype.normal and genotype.reduce and all(op in PARAMETERLESS for op, _ in cells):
-        raise ValueError("genotype has no op with parameters (only skip, pooling, none): nothing to train")
 
 
 def to_json(genotype: Genotype) -> str:
@@ -128,6 +150,12 @@ def from_json(text: str) -> Genotype:
 
 def load(path: str | Path) -> Genotype:
     """Read a genotype file: JSON as written by :func:`to_json`, or a ``result.json`` holding one."""
+    try:
+        size = Path(path).stat().st_size
+    except OSError as exc:
+        raise ValueError(f"cannot read genotype file {path}: {exc.strerror}") from None
+    if size > MAX_FILE_BYTES:  # refused unread: parsing a file of gigabytes is no genotype's need
+        raise ValueError(f"genotype file {path} has {size} bytes; valid: at most {MAX_FILE_BYTES}")
     try:
         data = json.loads(Path(path).read_text())
     except OSError as exc:
