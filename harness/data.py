@@ -13,6 +13,14 @@ follows ROME's direct search: two disjoint random fractions (10 % each by defaul
 images. ``digits`` is scikit-learn's bundled 8x8 digits set, upsampled to 16x16 RGB, so smoke-scale
 runs and tests work without any download.
 
+The training augmentation is stated once, by the run spec's ``data`` section (``crop_pad``, ``flip``,
+``cutout``; :class:`AugmentFields`), and turned into one :class:`~harness.device_data.Augment` per split
+by :func:`split_augments`. Both data paths read that one definition: the device path applies it to
+tensors, the torchvision path builds its transforms from it (:func:`torchvision_transform`), so what a
+run records is what either path does. ImageNet keeps its own ``RandomResizedCrop`` pipeline (torchvision
+path only): ``flip`` and ``cutout`` apply to it, a padded crop does not (the spec refuses
+``data.crop_pad`` > 0 there).
+
 A dataset whose files are absent raises :class:`DatasetMissing` before anything is loaded or
 downloaded; :func:`check_available` runs that check alone, so a sweep can fail fast.
 """
@@ -24,7 +32,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -36,6 +44,9 @@ from harness.device_data import Augment, DeviceLoader, RawSplit
 __all__ = [
     "DATASETS",
     "DATA_PATHS",
+    "NO_AUGMENT",
+    "AugmentFields",
+    "Augmentation",
     "Cutout",
     "DataBundle",
     "DatasetMissing",
@@ -43,7 +54,9 @@ __all__ = [
     "check_available",
     "load",
     "make_loader",
+    "split_augments",
     "split_loader",
+    "torchvision_transform",
 ]
 
 #: how batches are made: ``device`` (:mod:`harness.device_data`, the small datasets) or ``torchvision``
@@ -95,6 +108,35 @@ _REQUIRED_FILES: dict[str, tuple[str, ...]] = {
     "svhn": ("train_32x32.mat", "test_32x32.mat"),
 }
 _IMAGENET_SUBDIRS = ("train", "val")
+
+
+class AugmentFields(Protocol):
+    """What a run spec's ``data`` section says about the training augmentation (``harness.spec.DataSpec``).
+
+    A protocol rather than the spec class itself, because :mod:`harness.spec` imports this module.
+    """
+
+    @property
+    def crop_pad(self) -> int: ...  # zero padding of the random crop (0: no crop)
+
+    @property
+    def flip(self) -> bool: ...  # random horizontal flip with probability 1/2
+
+    @property
+    def cutout(self) -> int: ...  # side of the cutout square of evaluation training (0: none)
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Augmentation fields outside a run spec (tests, profiling); a run passes its ``spec.data``."""
+
+    crop_pad: int = 0
+    flip: bool = False
+    cutout: int = 0
+
+
+#: nothing random: what :func:`load` does unless told otherwise
+NO_AUGMENT = Augmentation()
 
 
 class DatasetMissing(Exception):
@@ -218,17 +260,17 @@ def load(
     name: str,
     root: str | Path | None = None,
     *,
+    augment: AugmentFields = NO_AUGMENT,
     download: bool = False,
-    cutout: int = 0,
-    flip: bool = True,
     search_image_size: int | None = None,
     imagenet_search_fraction: float = 0.1,
     seed: int = 0,
 ) -> DataBundle:
     """Build the :class:`DataBundle` for dataset ``name`` found under ``root``.
 
+    ``augment`` is the run spec's ``data`` section (crop padding, flip, cutout; see
+    :func:`split_augments`); the default augments nothing, so a caller without a spec gets plain images.
     ``download`` lets torchvision fetch CIFAR-10/100 and SVHN into ``root`` when absent;
-    ``cutout`` (> 0) adds :class:`Cutout` to the evaluation training transform (CIFAR/SVHN);
     ``search_image_size`` resizes the search splits (default: the dataset's native size);
     ``imagenet_search_fraction`` and ``seed`` choose ImageNet's two disjoint search subsets.
     The CIFAR/SVHN halving and the digits split do not depend on ``seed``.
@@ -237,12 +279,14 @@ def load(
     if name != "digits" and not (download and spec.downloadable and root is not None):
         check_available(name, root)
     if name == "digits":
-        return _load_digits(search_image_size)
+        return _load_digits(augment, search_image_size)
     assert root is not None
     root = Path(root)
     if name in ("c10", "c100", "svhn"):
-        return _load_small(name, root, download, cutout, search_image_size, flip)
-    return _load_imagenet(root, search_image_size, imagenet_search_fraction, seed)
+        return _load_small(name, root, download, augment, search_image_size)
+    if augment.crop_pad:
+        raise ValueError(f"crop_pad={augment.crop_pad}: ImageNet takes RandomResizedCrop, not a padded crop; valid: 0")
+    return _load_imagenet(root, search_image_size, imagenet_search_fraction, seed, augment)
 
 
 def make_loader(
@@ -344,14 +388,74 @@ def _seed_worker(worker_id: int) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
+# the augmentation of each split, read by both data paths
+
+
+def split_augments(name: str, fields: AugmentFields, search_size: int | None = None) -> dict[str, Augment]:
+    """The augmentation of each split of ``name`` (c10, c100, svhn, digits) from the spec's ``data`` fields.
+
+    This is the one definition both data paths read (the device path as is, the torchvision path
+    through :func:`torchvision_transform`). The two search splits and the evaluation training set take
+    the random crop (padding ``crop_pad``) and the flip; cutout is for evaluation training only (DARTS
+    ``train.py``, not ``train_search.py``); the test set is only normalised. CIFAR and SVHN are stored
+    as ``uint8`` and padded with black; their search splits are resized after crop and flip. The
+    digits are stored normalised, at the search size already (so their crop padding counts pixels of
+    the stored size), and are padded with the normalised value of black, their background.
+    """
+    spec = _spec(name)
+    if name == "imagenet":
+        raise ValueError("ImageNet's augmentation is its RandomResizedCrop pipeline (torchvision path only)")
+    crop = {"crop_pad": int(fields.crop_pad), "flip": bool(fields.flip)}
+    stored: dict[str, Any]
+    if name == "digits":
+        assert len(set(spec.mean)) == 1 and len(set(spec.std)) == 1  # grey: one padding value for all channels
+        stored, resize = {"fill": -spec.mean[0] / spec.std[0]}, None
+    else:
+        size = search_size or spec.image_size
+        stored, resize = {"mean": spec.mean, "std": spec.std}, size if size != spec.image_size else None
+    search = Augment(resize=resize, **crop, **stored)
+    return {"search_train": search, "search_val": search,
+            "eval_train": Augment(cutout=int(fields.cutout), **crop, **stored), "test": Augment(**stored)}
+
+
+def torchvision_transform(aug: Augment, size: int) -> Callable[[Any], torch.Tensor]:
+    """The torchvision pipeline of ``aug`` for stored images of side ``size``.
+
+    ``uint8`` datasets (``aug.mean`` set) get PIL images: crop, flip, resize, ``ToTensor`` +
+    ``Normalize``, cutout, as DARTS ``utils._data_transforms_cifar10``. The normalised digits get
+    tensors: the same steps on the tensor, without the normalisation they already had.
+    """
+    from torchvision import transforms as T
+
+    steps: list[Any] = []
+    if aug.crop_pad > 0:
+        fill = {} if aug.mean is not None else {"fill": aug.fill}  # PIL pads with black (0)
+        steps.append(T.RandomCrop(size, padding=aug.crop_pad, **fill))
+    if aug.flip:
+        steps.append(T.RandomHorizontalFlip())
+    if aug.resize is not None and aug.resize != size:
+        steps.append(T.Resize(aug.resize))
+    if aug.mean is not None:
+        assert aug.std is not None
+        steps += [T.ToTensor(), T.Normalize(aug.mean, aug.std)]
+    if aug.cutout > 0:
+        steps.append(Cutout(aug.cutout))
+    return T.Compose(steps)
+
+
+# ----------------------------------------------------------------------------------------------
 # digits
 
 
 _DIGITS_TRAIN = 1400
 
 
-def _load_digits(search_image_size: int | None) -> DataBundle:
-    """scikit-learn's 1,797 digits: fixed split 1,400 train / 397 test, train halved for search."""
+def _load_digits(fields: AugmentFields, search_image_size: int | None) -> DataBundle:
+    """scikit-learn's 1,797 digits: fixed split 1,400 train / 397 test, train halved for search.
+
+    A split without random augmentation stays a plain ``TensorDataset`` (a ``DataLoader`` over it
+    yields exactly the device path's batches).
+    """
     import torch.nn.functional as F
     from sklearn.datasets import load_digits
 
@@ -375,14 +479,22 @@ def _load_digits(search_image_size: int | None) -> DataBundle:
     search_x = train_x if s_size == size else prepare(train_idx, s_size)
     train_y, test_y = y[train_idx], y[test_idx]
     half = _DIGITS_TRAIN // 2
-    raw = {"search_train": RawSplit(search_x[:half], train_y[:half]),
-           "search_val": RawSplit(search_x[half:], train_y[half:]),
-           "eval_train": RawSplit(train_x, train_y), "test": RawSplit(test_x, test_y)}
+    augs = split_augments("digits", fields, s_size)
+    raw = {"search_train": RawSplit(search_x[:half], train_y[:half], augs["search_train"]),
+           "search_val": RawSplit(search_x[half:], train_y[half:], augs["search_val"]),
+           "eval_train": RawSplit(train_x, train_y, augs["eval_train"]),
+           "test": RawSplit(test_x, test_y, augs["test"])}
+
+    def dataset(split: str) -> Dataset:
+        r = raw[split]
+        base = TensorDataset(r.images, r.labels)
+        return _Transformed(base, torchvision_transform(r.augment, r.images.shape[-1])) if r.augment.random else base
+
     return DataBundle(
-        search_train=TensorDataset(search_x[:half], train_y[:half]),
-        search_val=TensorDataset(search_x[half:], train_y[half:]),
-        eval_train=TensorDataset(train_x, train_y),
-        test=TensorDataset(test_x, test_y),
+        search_train=dataset("search_train"),
+        search_val=dataset("search_val"),
+        eval_train=dataset("eval_train"),
+        test=dataset("test"),
         num_classes=spec.num_classes,
         image_size=size,
         search_image_size=s_size,
@@ -394,37 +506,21 @@ def _load_digits(search_image_size: int | None) -> DataBundle:
 # CIFAR-10 / CIFAR-100 / SVHN
 
 
-def _small_transforms(
-    spec: DatasetSpec, flip: bool, cutout: int, search_size: int
-) -> tuple[Callable, Callable, Callable]:
-    """(search, eval-train, test) transforms for 32x32 datasets."""
-    from torchvision import transforms as T
-
-    norm = [T.ToTensor(), T.Normalize(spec.mean, spec.std)]
-    aug: list[Any] = [T.RandomCrop(spec.image_size, padding=4)]
-    if flip:
-        aug.append(T.RandomHorizontalFlip())
-    resize = [T.Resize(search_size)] if search_size != spec.image_size else []
-    search = T.Compose(aug + resize + norm)
-    train = T.Compose(aug + norm + ([Cutout(cutout)] if cutout > 0 else []))
-    test = T.Compose(norm)
-    return search, train, test
-
-
 def _load_small(
-    name: str, root: Path, download: bool, cutout: int, search_image_size: int | None, flip: bool = True
+    name: str, root: Path, download: bool, fields: AugmentFields, search_image_size: int | None
 ) -> DataBundle:
     """CIFAR-10/100 and SVHN via torchvision; the training set is halved for search.
 
-    ``flip``: random horizontal flips, SVHN included, as R-DARTS (``src/utils.py``
-    ``_data_transforms_svhn``), whose protocol ROME follows for S1-S4; ``data.flip=false`` turns them off
-    (mirrored digits are not always digits of the same class).
+    SVHN flips like the others when ``fields.flip`` is set (the default of the run spec), as R-DARTS
+    (``src/utils.py`` ``_data_transforms_svhn``), whose protocol ROME follows for S1-S4.
     """
     from torchvision import datasets as D
 
     spec = DATASETS[name]
     s_size = search_image_size or spec.image_size
-    search_tf, train_tf, test_tf = _small_transforms(spec, flip, cutout, s_size)
+    augs = split_augments(name, fields, s_size)
+    search_tf, train_tf, test_tf = (torchvision_transform(augs[s], spec.image_size)
+                                    for s in ("search_train", "eval_train", "test"))
     base_train: Dataset
     if name == "svhn":
         base_train = D.SVHN(str(root / spec.folder), split="train", download=download)
@@ -437,7 +533,6 @@ def _load_small(
     n = len(base_train)
     half = n // 2
     search_base = _Transformed(base_train, search_tf)
-    raw = _raw_small(name, spec, base_train, base_test, cutout, s_size)
     return DataBundle(
         search_train=Subset(search_base, range(half)),
         search_val=Subset(search_base, range(half, n)),
@@ -446,7 +541,7 @@ def _load_small(
         num_classes=spec.num_classes,
         image_size=spec.image_size,
         search_image_size=s_size,
-        raw=raw,
+        raw=_raw_small(base_train, base_test, augs),
     )
 
 
@@ -459,18 +554,14 @@ def _uint8_nchw(ds: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return images.contiguous(), torch.as_tensor(np.asarray(labels), dtype=torch.long)
 
 
-def _raw_small(name: str, spec: DatasetSpec, base_train: Any, base_test: Any, cutout: int,
-               search_size: int) -> dict[str, RawSplit]:
-    """The splits of :func:`_load_small` for the device path, with the same augmentation as its transforms."""
+def _raw_small(base_train: Any, base_test: Any, augs: dict[str, Augment]) -> dict[str, RawSplit]:
+    """The splits of :func:`_load_small` for the device path, with the augmentation its transforms were built from."""
     x, y = _uint8_nchw(base_train)
     xt, yt = _uint8_nchw(base_test)
     half = len(y) // 2
-    norm = dict(mean=spec.mean, std=spec.std)
-    search = Augment(crop_pad=4, flip=name != "svhn", resize=search_size if search_size != spec.image_size else None,
-                     **norm)
-    train = Augment(crop_pad=4, flip=name != "svhn", cutout=cutout, **norm)
-    return {"search_train": RawSplit(x[:half], y[:half], search), "search_val": RawSplit(x[half:], y[half:], search),
-            "eval_train": RawSplit(x, y, train), "test": RawSplit(xt, yt, Augment(**norm))}
+    return {"search_train": RawSplit(x[:half], y[:half], augs["search_train"]),
+            "search_val": RawSplit(x[half:], y[half:], augs["search_val"]),
+            "eval_train": RawSplit(x, y, augs["eval_train"]), "test": RawSplit(xt, yt, augs["test"])}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -478,11 +569,14 @@ def _raw_small(name: str, spec: DatasetSpec, base_train: Any, base_test: Any, cu
 
 
 def _load_imagenet(
-    root: Path, search_image_size: int | None, fraction: float, seed: int
+    root: Path, search_image_size: int | None, fraction: float, seed: int, fields: AugmentFields = NO_AUGMENT
 ) -> DataBundle:
     """ImageFolder train/ and val/; ROME's direct search on two disjoint random fractions of train.
 
-    ``num_classes`` is the number of class folders actually found, so a class subset also works.
+    ``num_classes`` is the number of class folders actually found, so a class subset also works. The
+    crop is ``RandomResizedCrop`` (PC-DARTS ``train_imagenet.py``), so ``fields.crop_pad`` does not apply;
+    ``fields.flip`` adds the horizontal flip to the search and training transforms and ``fields.cutout``
+    cutout to the training transform, as for CIFAR.
     """
     from torchvision import datasets as D
     from torchvision import transforms as T
@@ -503,13 +597,15 @@ def _load_imagenet(
 
     s_size = search_image_size or spec.image_size
     norm = [T.ToTensor(), T.Normalize(spec.mean, spec.std)]
-    search_tf = T.Compose([T.RandomResizedCrop(s_size), T.RandomHorizontalFlip(), *norm])
+    flip = [T.RandomHorizontalFlip()] if fields.flip else []
+    search_tf = T.Compose([T.RandomResizedCrop(s_size), *flip, *norm])
     train_tf = T.Compose(
         [
             T.RandomResizedCrop(spec.image_size),
-            T.RandomHorizontalFlip(),
+            *flip,
             T.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.2),
             *norm,
+            *([Cutout(fields.cutout)] if fields.cutout > 0 else []),
         ]
     )
     test_tf = T.Compose([T.Resize(256), T.CenterCrop(spec.image_size), *norm])

@@ -3,11 +3,13 @@
 The whole training set lives on the device once, as ``uint8`` (``N x C x H x W``). Each batch is
 gathered by index and augmented there in one batched operation, with the augmentation of the
 torchvision pipeline it replaces (DARTS ``utils._data_transforms_cifar10``): random crop with
-zero padding 4 (``transforms.RandomCrop(32, padding=4)``: both offsets uniform in ``0 .. 2 * pad``),
-horizontal flip with probability 1/2, ``ToTensor`` + ``Normalize``, then cutout (DARTS
-``utils.Cutout``: one square of side ``length`` zeroed after normalisation, centre uniform over the
-image, clipped at the borders). Search splits may be resized (bilinear, antialiased, like
-``transforms.Resize`` on a PIL image) after crop and flip.
+zero padding ``crop_pad`` (``transforms.RandomCrop(32, padding=4)`` for 4: both offsets uniform in
+``0 .. 2 * pad``), horizontal flip with probability 1/2, ``ToTensor`` + ``Normalize``, then cutout
+(DARTS ``utils.Cutout``: one square of side ``length`` zeroed after normalisation, centre uniform over
+the image, clipped at the borders). Search splits may be resized (bilinear, antialiased, like
+``transforms.Resize`` on a PIL image) after crop and flip. Which of these steps a split takes is
+:class:`Augment`, made from the run spec by ``harness.data.split_augments``; the torchvision path
+builds its transforms from the same :class:`Augment`.
 
 All random numbers (the sample order and every augmentation parameter) come from one CPU
 ``torch.Generator`` owned by the loader, seeded by the caller: the batches are a function of the
@@ -39,7 +41,9 @@ __all__ = ["Augment", "AugmentParams", "DeviceLoader", "RawSplit", "shard"]
 class Augment:
     """What is done to each image: crop padding, flip, resize, normalisation, cutout.
 
-    ``mean``/``std`` ``None`` means the images are stored already normalised (float), as the digits are.
+    ``mean``/``std`` ``None`` means the images are stored already normalised (float), as the digits are;
+    ``fill`` is the stored value of the crop's padding (black: 0 for ``uint8``, ``-mean / std`` when
+    normalised).
     """
 
     crop_pad: int = 0
@@ -48,6 +52,12 @@ class Augment:
     resize: int | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    fill: float = 0.0
+
+    @property
+    def random(self) -> bool:
+        """Whether any step is random (otherwise nothing is drawn, as a plain ``DataLoader`` draws nothing)."""
+        return self.crop_pad > 0 or self.flip or self.cutout > 0
 
 
 @dataclass(frozen=True)
@@ -86,7 +96,7 @@ def apply(aug: Augment, images: torch.Tensor, p: AugmentParams | None) -> torch.
     if p is not None and (aug.crop_pad > 0 or aug.flip):
         pad = aug.crop_pad
         if pad > 0:
-            x = F.pad(x, (pad, pad, pad, pad))
+            x = F.pad(x, (pad, pad, pad, pad), value=aug.fill)
         oy, ox = p.offset_y.to(dev), p.offset_x.to(dev)  # all 0 when pad == 0
         ar_h, ar_w = torch.arange(h, device=dev), torch.arange(w, device=dev)
         rows = oy[:, None] + ar_h  # B x H
@@ -195,7 +205,7 @@ class DeviceLoader:
         size = self.split.images.shape[-1]
         dev = self.split.images.device
         aug = self.split.augment
-        random_aug = aug.crop_pad > 0 or aug.flip or aug.cutout > 0  # nothing drawn otherwise (the digits)
+        random_aug = aug.random  # nothing drawn otherwise (the digits by default)
         for b in range(len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             params = draw(self.split.augment, len(idx), size, self.generator) if random_aug else None

@@ -207,8 +207,8 @@ class Run:
         cfg = self.cfg
         bench = benchmarks.get(cfg.bench)
         seed_everything(cfg.seed)
-        bundle = data.load(bench.dataset, self.data_root, download=self.download, cutout=cfg.data.cutout,
-                           flip=cfg.data.flip, search_image_size=cfg.search and cfg.search.image_size,
+        bundle = data.load(bench.dataset, self.data_root, download=self.download, augment=cfg.data,
+                           search_image_size=cfg.search and cfg.search.image_size,
                            seed=cfg.seed)
         t0 = time.time()
         genotype, history = self.search(bundle, bench.space)

@@ -89,10 +89,14 @@ class EvalSpec:
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Augmentation of the training images (CIFAR, SVHN, ImageNet; the embedded digits ignore it)."""
+    """Augmentation of the training images, as both data paths do it (``harness.data.split_augments``).
+
+    The digits benchmarks' protocol turns crop, flip and cutout off; ImageNet has no padded crop.
+    """
 
     cutout: int = 16  # 0: no cutout (evaluation training only)
     flip: bool = True  # random horizontal flip (R-DARTS ``src/utils.py`` flips SVHN too)
+    crop_pad: int = 4  # random crop after zero padding (DARTS ``RandomCrop(32, padding=4)``); 0: no crop
     path: str = "device"  # device (harness.device_data: c10/c100/svhn/digits) | torchvision (PIL, DataLoader)
 
 
@@ -155,7 +159,8 @@ RULES: dict[str, Any] = {
     "eval.weight_decay": _nonneg, "eval.grad_clip": _nonneg, "eval.aux_weight": _nonneg,
     "eval.drop_path": _unit_open, "eval.label_smoothing": _unit_open, "eval.subset": _positive,
     "eval.lr_schedule": _one_of(*LR_SCHEDULES), "eval.warmup_epochs": _nonneg,
-    "eval.precision": _one_of(*PRECISIONS), "data.cutout": _nonneg, "data.path": _one_of(*DATA_PATHS),
+    "eval.precision": _one_of(*PRECISIONS), "data.cutout": _nonneg, "data.crop_pad": _nonneg,
+    "data.path": _one_of(*DATA_PATHS),
 }
 
 
@@ -413,6 +418,7 @@ def validate(spec: RunSpec) -> None:
 
     if spec.data.path == "device" and benchmarks.get(spec.bench).dataset == "imagenet":
         raise SpecError("data.path='device': covers c10, c100, svhn and digits; ImageNet takes data.path=torchvision")
+    _check_crop(spec)
     if e.warmup_epochs > e.epochs:
         raise SpecError(f"eval.warmup_epochs={e.warmup_epochs}: must be <= eval.epochs ({e.epochs})")
     if s is None:
@@ -430,6 +436,18 @@ def validate(spec: RunSpec) -> None:
     if need > MEMORY_LIMIT_BYTES:
         raise SpecError(f"search.image_size={s.image_size}, search.batch={s.batch}, search.channels={s.channels}: "
                         f"about {need / 2**40:.0f} TiB of activations; valid: shapes under 1 TiB")
+
+
+def _check_crop(spec: RunSpec) -> None:
+    """ImageNet crops with ``RandomResizedCrop``, so a padded crop would be recorded but not done; and a
+    padding beyond the image size crops mostly padding, a typo rather than a protocol."""
+    from harness import benchmarks
+
+    pad, size = spec.data.crop_pad, _image_size(spec.bench)
+    if pad and benchmarks.get(spec.bench).dataset == "imagenet":
+        raise SpecError(f"data.crop_pad={pad}: ImageNet crops with RandomResizedCrop, not a padded crop; valid: 0")
+    if pad > size:
+        raise SpecError(f"data.crop_pad={pad}: must be <= the image size ({size})")
 
 
 def _image_size(bench: str) -> int:

@@ -1,23 +1,20 @@
 """Tests for harness.data on the embedded digits and on tiny hand-written dataset files.
 
-CIFAR and SVHN files are written in torchvision's on-disk formats. torchvision verifies each file's
-md5 against the published archives (``check_integrity`` in ``torchvision.datasets.cifar`` and
-``torchvision.datasets.svhn``, called by ``_check_integrity`` and ``_load_meta``), which hand-written
-files cannot match, so the tests monkeypatch those module-level functions to an existence check.
+CIFAR and SVHN files are written in torchvision's on-disk formats by :mod:`tests.fake_data` (whose
+``skip_md5`` turns torchvision's md5 check of each file into an existence check).
 No test touches the network: socket connections are made to fail in every test of this module.
 """
 
 from __future__ import annotations
 
-import pickle
 import socket
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from harness import data as hd
+from tests import fake_data
 
 CIFAR_TRAIN_PER_BATCH = 4  # 5 batches -> 20 training images
 CIFAR_TEST = 6
@@ -37,88 +34,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def skip_md5(monkeypatch: pytest.MonkeyPatch) -> None:
     """Accept hand-written files: torchvision's md5 check becomes an existence check."""
-    import torchvision.datasets.cifar as tv_cifar
-    import torchvision.datasets.svhn as tv_svhn
-
-    def exists(fpath: str | Path, md5: str | None = None) -> bool:
-        return Path(fpath).is_file()
-
-    monkeypatch.setattr(tv_cifar, "check_integrity", exists)
-    monkeypatch.setattr(tv_svhn, "check_integrity", exists)
-
-
-def _images(n: int, rng: np.random.Generator) -> np.ndarray:
-    """n random images as CIFAR rows (N x 3072, channel-major), never pure black."""
-    return rng.integers(40, 256, size=(n, 3072), dtype=np.uint8)
-
-
-def _pickle(path: Path, obj: dict) -> None:
-    with open(path, "wb") as f:
-        pickle.dump(obj, f, protocol=2)
-
-
-def _write_cifar10(root: Path) -> None:
-    rng = np.random.default_rng(0)
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    for i in range(1, 6):
-        n = CIFAR_TRAIN_PER_BATCH
-        _pickle(
-            folder / f"data_batch_{i}",
-            {"batch_label": f"training batch {i} of 5", "data": _images(n, rng),
-             "labels": [int(v) for v in rng.integers(0, 10, n)],
-             "filenames": [f"{i}_{j}.png" for j in range(n)]},
-        )
-    _pickle(
-        folder / "test_batch",
-        {"batch_label": "testing batch 1 of 1", "data": _images(CIFAR_TEST, rng),
-         "labels": list(range(CIFAR_TEST)), "filenames": [f"t{j}.png" for j in range(CIFAR_TEST)]},
-    )
-    _pickle(folder / "batches.meta", {"label_names": [f"class{k}" for k in range(10)], "num_vis": 3072})
-
-
-def _write_cifar100(root: Path) -> None:
-    rng = np.random.default_rng(1)
-    folder = root / "cifar-100-python"
-    folder.mkdir(parents=True)
-    n_train = 5 * CIFAR_TRAIN_PER_BATCH
-    for split, n in (("train", n_train), ("test", CIFAR_TEST)):
-        fine = [int(v) for v in rng.integers(0, 100, n)]
-        _pickle(
-            folder / split,
-            {"batch_label": split, "data": _images(n, rng), "fine_labels": fine,
-             "coarse_labels": [v // 5 for v in fine], "filenames": [f"{split}{j}.png" for j in range(n)]},
-        )
-    _pickle(
-        folder / "meta",
-        {"fine_label_names": [f"f{k}" for k in range(100)],
-         "coarse_label_names": [f"c{k}" for k in range(20)]},
-    )
-
-
-def _write_svhn(root: Path, n_train: int = 12, n_test: int = 5) -> None:
-    from scipy.io import savemat
-
-    rng = np.random.default_rng(2)
-    folder = root / "svhn"
-    folder.mkdir(parents=True)
-    for fname, n in (("train_32x32.mat", n_train), ("test_32x32.mat", n_test)):
-        x = rng.integers(40, 256, size=(32, 32, 3, n), dtype=np.uint8)
-        y = (np.arange(n) % 10 + 1).reshape(n, 1).astype(np.uint8)  # labels 1..10, 10 means digit 0
-        savemat(folder / fname, {"X": x, "y": y})
-
-
-def _write_imagenet(root: Path, per_class: int = 20, val_per_class: int = 2) -> None:
-    from PIL import Image
-
-    rng = np.random.default_rng(3)
-    for split, n in (("train", per_class), ("val", val_per_class)):
-        for cls in ("n01", "n02"):
-            d = root / "imagenet" / split / cls
-            d.mkdir(parents=True)
-            for j in range(n):
-                arr = rng.integers(0, 256, size=(40, 48, 3), dtype=np.uint8)
-                Image.fromarray(arr).save(d / f"{j}.png")
+    fake_data.skip_md5(monkeypatch)
 
 
 def _zero_box(img: torch.Tensor) -> tuple[int, int] | None:
@@ -230,10 +146,10 @@ def test_cutout_square_inside_and_clipped() -> None:
 
 @pytest.mark.parametrize("name", ["c10", "c100"])
 def test_cifar_from_files(name: str, tmp_path: Path, skip_md5: None) -> None:
-    (_write_cifar10 if name == "c10" else _write_cifar100)(tmp_path)
+    (fake_data.write_cifar10 if name == "c10" else fake_data.write_cifar100)(tmp_path)
     hd.check_available(name, tmp_path)
     torch.manual_seed(0)
-    b = hd.load(name, tmp_path, cutout=16)
+    b = hd.load(name, tmp_path, augment=hd.Augmentation(crop_pad=4, flip=True, cutout=16))
     n = 5 * CIFAR_TRAIN_PER_BATCH
     assert [len(b.search_train), len(b.search_val), len(b.eval_train), len(b.test)] == [n // 2, n // 2, n,
                                                                                          CIFAR_TEST]
@@ -260,15 +176,15 @@ def test_cifar_from_files(name: str, tmp_path: Path, skip_md5: None) -> None:
 
 
 def test_cifar_without_cutout_has_no_holes(tmp_path: Path, skip_md5: None) -> None:
-    _write_cifar10(tmp_path)
-    b = hd.load("c10", tmp_path)
+    fake_data.write_cifar10(tmp_path)
+    b = hd.load("c10", tmp_path, augment=hd.Augmentation(crop_pad=4, flip=True))
     assert all(_zero_box(b.eval_train[i][0]) is None for i in range(len(b.eval_train)))
 
 
 def test_svhn_from_files(tmp_path: Path, skip_md5: None) -> None:
-    _write_svhn(tmp_path)
+    fake_data.write_svhn(tmp_path)
     hd.check_available("svhn", tmp_path)
-    b = hd.load("svhn", tmp_path, cutout=8)
+    b = hd.load("svhn", tmp_path, augment=hd.Augmentation(crop_pad=4, flip=True, cutout=8))
     assert [len(b.search_train), len(b.search_val), len(b.eval_train), len(b.test)] == [6, 6, 12, 5]
     x, y = b.search_val[0]
     assert x.shape == (3, 32, 32) and x.dtype == torch.float32
@@ -279,7 +195,7 @@ def test_svhn_from_files(tmp_path: Path, skip_md5: None) -> None:
     # SVHN flips as R-DARTS does (src/utils.py), unless data.flip is off (crop only)
     names = [type(t).__name__ for t in b.search_train.dataset.transform.transforms]
     assert "RandomHorizontalFlip" in names and "RandomCrop" in names
-    unflipped = hd.load("svhn", tmp_path, cutout=8, flip=False)
+    unflipped = hd.load("svhn", tmp_path, augment=hd.Augmentation(crop_pad=4, flip=False, cutout=8))
     names = [type(t).__name__ for t in unflipped.search_train.dataset.transform.transforms]
     assert "RandomHorizontalFlip" not in names and "RandomCrop" in names
 
@@ -289,7 +205,7 @@ def test_svhn_from_files(tmp_path: Path, skip_md5: None) -> None:
 
 
 def test_imagenet_from_folder(tmp_path: Path) -> None:
-    _write_imagenet(tmp_path, per_class=20, val_per_class=2)
+    fake_data.write_imagenet(tmp_path, per_class=20, val_per_class=2)
     hd.check_available("imagenet", tmp_path)
     b = hd.load("imagenet", tmp_path, search_image_size=32, seed=0)
     assert len(b.eval_train) == 40 and len(b.test) == 4
@@ -310,6 +226,25 @@ def test_imagenet_from_folder(tmp_path: Path) -> None:
     bigger = hd.load("imagenet", tmp_path, search_image_size=32, imagenet_search_fraction=0.25)
     assert len(bigger.search_train) == 10 and not set(bigger.search_train.indices) & set(
         bigger.search_val.indices)
+
+
+def _steps(ds: object) -> list[str]:
+    """The transform classes of a split (a Subset of, or itself, a transformed dataset)."""
+    tf = getattr(ds, "dataset", ds).transform
+    return [type(t).__name__ for t in tf.transforms]
+
+
+def test_imagenet_takes_flip_and_cutout_from_the_spec_and_refuses_a_padded_crop(tmp_path: Path) -> None:
+    fake_data.write_imagenet(tmp_path, per_class=10, val_per_class=1)
+    plain = hd.load("imagenet", tmp_path, search_image_size=32)
+    assert "RandomHorizontalFlip" not in _steps(plain.search_train) + _steps(plain.eval_train)
+    assert "Cutout" not in _steps(plain.eval_train)
+    b = hd.load("imagenet", tmp_path, search_image_size=32, augment=hd.Augmentation(flip=True, cutout=16))
+    assert _steps(b.search_train) == ["RandomResizedCrop", "RandomHorizontalFlip", "ToTensor", "Normalize"]
+    assert _steps(b.eval_train) == ["RandomResizedCrop", "RandomHorizontalFlip", "ColorJitter", "ToTensor",
+                                    "Normalize", "Cutout"]
+    with pytest.raises(ValueError, match="crop_pad=4: ImageNet takes RandomResizedCrop"):
+        hd.load("imagenet", tmp_path, augment=hd.Augmentation(crop_pad=4))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,15 +1,14 @@
 """The device data path (harness.device_data): same augmentation as the torchvision transforms,
 exactly for given parameters and in distribution; repeatable; resumable after SIGKILL; sharded.
 
-CIFAR-10 files are hand-written in torchvision's format (as in tests/test_data.py), with the md5
-check turned into an existence check.
+CIFAR-10 files are hand-written in torchvision's format (tests/fake_data.py), with the md5 check
+turned into an existence check.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-import pickle
 import signal
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from harness import data
 from harness.device_data import Augment, AugmentParams, DeviceLoader, RawSplit, apply, draw, shard
 from harness.run import EVAL_CHECKPOINT, Run, fixed_config
 from spaces.genotype import resolve
+from tests import fake_data
 
 MEAN, STD = (0.49139968, 0.48215827, 0.44653124), (0.24703233, 0.24348505, 0.26158768)
 TRAIN_AUG = Augment(crop_pad=4, flip=True, cutout=16, mean=MEAN, std=STD)
@@ -139,35 +139,17 @@ def test_channels_last_batches_and_bad_names() -> None:
 
 # -- CIFAR-10 files: the raw splits, and resume after SIGKILL ---------------------------------------------------
 
-def write_cifar10(root: Path, per_batch: int = 8, test: int = 8) -> None:
-    rng = np.random.default_rng(0)
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-
-    def dump(name: str, n: int) -> None:
-        with open(folder / name, "wb") as f:
-            pickle.dump({"data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8),
-                         "labels": [int(v) for v in rng.integers(0, 10, n)]}, f, protocol=2)
-
-    for i in range(1, 6):
-        dump(f"data_batch_{i}", per_batch)
-    dump("test_batch", test)
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": [f"c{k}" for k in range(10)]}, f, protocol=2)
-
-
 @pytest.fixture
 def cifar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    import torchvision.datasets.cifar as tv_cifar
-
-    monkeypatch.setattr(tv_cifar, "check_integrity", lambda fpath, md5=None: Path(fpath).is_file())
+    fake_data.skip_md5(monkeypatch)
     root = tmp_path / "data"
-    write_cifar10(root)
+    fake_data.write_cifar10(root, per_batch=8, test=8, low=0)
     return root
 
 
 def test_cifar_raw_splits_hold_the_torchvision_images_and_augmentation(cifar: Path) -> None:
-    bundle = data.load("c10", cifar, cutout=16, search_image_size=16)
+    bundle = data.load("c10", cifar, augment=data.Augmentation(crop_pad=4, flip=True, cutout=16),
+                       search_image_size=16)
     raw = bundle.raw
     assert [len(raw[s]) for s in ("search_train", "search_val", "eval_train", "test")] == [20, 20, 40, 8]
     img, label = bundle.eval_train.base[7]
