@@ -17,7 +17,7 @@ from harness.benchmarks import BENCHMARKS, BUDGETS, GROUPS, PRESETS
 from harness.executors import ClusterOptions, check_executor, run_many
 from harness.paths import PathEscape
 from harness.run import make_config
-from harness.spec import RunSpec, parse_sets, valid_keys
+from harness.spec import LIMITS, TAU_MIN, RunSpec, parse_sets, valid_keys
 from harness.storage import RunFolderError, StorageFault, probe_writable
 from methods.base import option_fields
 from spaces.genotype import PARAMETERLESS
@@ -27,14 +27,9 @@ class HarnessError(click.ClickException):
     exit_code = 2
 
 
-def _ints(text: str, what: str = "values") -> list[int]:
-    try:
-        out = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise HarnessError(f"expected comma-separated integers ({what}), got '{text}'") from None
-    if not out:
-        raise HarnessError(f"expected comma-separated integers ({what}), got '{text}'")
-    return out
+def _note(line: str) -> None:
+    """A note on stderr that does not stop the command (stdout stays the command's output, e.g. JSON)."""
+    click.echo(line, err=True)
 
 
 def method_option_params() -> list[click.Option]:
@@ -119,6 +114,9 @@ def list_cmd(fields: bool) -> None:
         click.echo("fields:     " + ", ".join(f"{k}={spec.get(k)}" for k in valid_keys()))
         click.echo("            options.<name> for a method's options (see above); old flat names such as "
                    "eval_epochs, search_channels, k still work")
+        click.echo("limits:     " + ", ".join(f"{k} <= {v:g}" for k, v in LIMITS.items())
+                   + f", search.tau_max and search.tau_min >= {TAU_MIN:g}, data.cutout <= the image size, "
+                     "and the search and evaluation shapes together under 1 TiB of estimated memory")
 
 
 @cli.command("run", cls=WithMethodOptions)
@@ -155,21 +153,23 @@ def run_cmd(method_names: str, bench: str, budget: str, seed: int | None, seeds:
     opts = method_options(**toggles)
     device = _check_device(device, here=executor != "slurm")
     try:
-        seed_list = cli_args.seed_list(seed, seeds)
-        cli_args.name_list(method_names, "--method")
+        for text, option in ((out, "--out"), (data_root, "--data-root"), (slurm_folder, "--slurm-folder")):
+            cli_args.folder(text, option)
+        seed_list = cli_args.unique(cli_args.seed_list(seed, seeds), "--seeds", _note)
+        names = cli_args.unique(cli_args.name_list(method_names, "--method"), "--method", _note)
         cli_args.name_list(bench, "--bench")
         folder = None if slurm_folder is None else Path(slurm_folder)
         cluster = ClusterOptions(partition, time_min, gpus, mem_gb, folder, gpus_per_run)
         check_executor(executor, workers)
-        overrides: dict[str, Any] = {"search.epochs": epochs, **parse_sets(sets)}
-        names = [m.strip() for m in method_names.split(",") if m.strip()]
-        if not names:
-            raise ValueError(f"no method named in '{method_names}'; valid: {', '.join(sorted(methods.METHODS))}")
-        if ablation or k_sweep:
+        given = parse_sets(sets)
+        _no_conflict(given, epochs, opts)
+        overrides: dict[str, Any] = {"search.epochs": epochs, **given}
+        if ablation or k_sweep is not None:
             from harness.sweeps import sweep_configs
 
-            configs = sweep_configs(names, bench, budget, seed_list, ablation=ablation,
-                                    ks=_ints(k_sweep, "K values") if k_sweep else [], options=opts,
+            ks = [] if k_sweep is None else cli_args.unique(cli_args.int_list(k_sweep, "--k-sweep"), "--k-sweep",
+                                                            _note)
+            configs = sweep_configs(names, bench, budget, seed_list, ablation=ablation, ks=ks, options=opts,
                                     preset=preset, **overrides)
         else:
             configs = [make_config(m, b, budget, s, opts, preset=preset, sets=overrides)
@@ -193,6 +193,17 @@ def run_cmd(method_names: str, bench: str, budget: str, seed: int | None, seeds:
         click.echo(f"{summary} of {len(configs)} runs; failed ones are in their result.json, see "
                    f"`harness status --runs {out_dir}`", err=True)
         sys.exit(1)
+
+
+def _no_conflict(sets: dict[str, str], epochs: int | None, opts: dict[str, Any]) -> None:
+    """``ValueError`` when a flag and a ``--set`` give the same field: the ``--set`` used to win (or the
+    flag, for method options) without a word."""
+    if epochs is not None and "search.epochs" in sets:
+        raise ValueError(f"--epochs {epochs} and --set search.epochs={sets['search.epochs']}: give one of them")
+    for name, value in opts.items():
+        if f"options.{name}" in sets:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} {value} and --set options.{name}={sets[f'options.{name}']}: give one of them")
 
 
 def _check_device(name: str | None, here: bool = True) -> str | None:
@@ -267,6 +278,8 @@ def eval_cmd(genotype_name: str, bench: str, budget: str, count_only: bool, as_j
     from spaces.registry import build_eval_network
 
     try:
+        for text, option in ((out_folder, "--out"), (data_root, "--data-root")):
+            cli_args.folder(text, option)
         cli_args.seed_list(seed, None)
         genotype = resolve(genotype_name)
         unknown = sorted({op for op, _ in [*genotype.normal, *genotype.reduce]} - set(OPS))

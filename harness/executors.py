@@ -15,6 +15,7 @@ rerunning the same command (or ``harness status``) picks up what they wrote.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -37,6 +38,13 @@ _HIDDEN = ("submitit-local",)
 
 OnResult = Callable[[dict[str, Any]], None]
 
+#: upper bounds of the job options, far above any real sweep or node, so that a typo such as
+#: ``--workers 99999999999999999`` or ``--mem-gb inf`` is refused before anything is submitted
+MAX_WORKERS = 1024  # runs at once: local processes, or Slurm array tasks (Slurm's MaxArraySize is 1001)
+MAX_GPUS = 64  # GPUs per job, one node
+MAX_MEM_GB = 65536  # memory per job (64 TiB: more than any single node has)
+MAX_TIME_MIN = 365 * 24 * 60  # a year (the local executor's own limit)
+
 
 @dataclass(frozen=True)
 class ClusterOptions:
@@ -50,14 +58,26 @@ class ClusterOptions:
     gpus_per_run: int = 1  # > 1: one run is N tasks (one GPU each) joined by torch.distributed (harness.distributed)
 
     def __post_init__(self) -> None:
-        if self.time_min is not None and self.time_min < 1:
-            raise ValueError(f"--time-min must be >= 1 minute, got {self.time_min}")
-        if self.gpus < 0:
-            raise ValueError(f"--gpus must be >= 0, got {self.gpus}")
-        if self.gpus_per_run < 1:
-            raise ValueError(f"--gpus-per-run must be >= 1, got {self.gpus_per_run}")
-        if self.mem_gb is not None and self.mem_gb <= 0:
-            raise ValueError(f"--mem-gb must be > 0, got {self.mem_gb}")
+        if self.time_min is not None:
+            _bounded("--time-min", self.time_min, 1, MAX_TIME_MIN)
+        _bounded("--gpus", self.gpus, 0, MAX_GPUS)
+        _bounded("--gpus-per-run", self.gpus_per_run, 1, MAX_GPUS)
+        # NaN fails every comparison: `mem_gb <= 0` alone let it (and inf) through to the job
+        mem, valid = self.mem_gb, f"valid: > 0 and <= {MAX_MEM_GB} GB"
+        if mem is not None and not math.isfinite(mem):
+            raise ValueError(f"--mem-gb must be a finite number, got {mem} ({valid})")
+        if mem is not None and mem <= 0:
+            raise ValueError(f"--mem-gb must be > 0, got {mem} ({valid})")
+        if mem is not None and mem > MAX_MEM_GB:
+            raise ValueError(f"--mem-gb must be <= {MAX_MEM_GB}, got {mem} ({valid})")
+
+
+def _bounded(option: str, value: float, low: int, high: int) -> None:
+    """``ValueError`` naming ``option`` and its valid range when ``value`` is outside ``low..high``."""
+    if value < low:
+        raise ValueError(f"{option} must be >= {low}, got {value} (valid: {low}..{high})")
+    if value > high:
+        raise ValueError(f"{option} must be <= {high}, got {value} (valid: {low}..{high})")
 
 
 class RunJob(submitit.helpers.Checkpointable):
@@ -117,8 +137,7 @@ def check_executor(executor: str, workers: int) -> None:
     """``ValueError`` for an unknown executor, a bad worker count or Slurm without ``sbatch``."""
     if executor not in EXECUTORS + _HIDDEN:
         raise ValueError(f"unknown executor '{executor}'; valid: {', '.join(EXECUTORS)}")
-    if workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {workers}")
+    _bounded("--workers", workers, 1, MAX_WORKERS)
     if executor == "slurm" and shutil.which("sbatch") is None:
         raise ValueError("--executor slurm needs Slurm's sbatch on PATH; use --executor local on this machine")
 

@@ -146,11 +146,37 @@ def _betas(v: Any) -> str | None:
     return None if len(v) == 2 and all(0 <= b < 1 for b in v) else "takes two numbers in [0, 1), e.g. 0.5,0.999"
 
 
+#: the smallest Gumbel-softmax temperature: logits / tau must stay finite in float32 (tau = 1e-308 is
+#: 0 there, and the run failed at its first step); GDAS anneals to 0.1, nothing anneals below 1e-3
+TAU_MIN = 1e-3
+
+
+def _tau(v: Any) -> str | None:
+    return None if v >= TAU_MIN else f"must be >= {TAU_MIN:g} (a smaller tau overflows the Gumbel softmax)"
+
+
+#: inclusive upper bounds that no real experiment exceeds (the paper's values in brackets), so that a
+#: typo such as ``eval.lr=1e300`` or ``eval.layers=10**9`` is refused before the run instead of failing
+#: or hanging hours into it. Shapes are further bounded together by the activation estimates below,
+#: and ``data.cutout`` by the image size.
+LIMITS: dict[str, float] = {
+    "search.epochs": 10_000, "eval.epochs": 10_000,  # [50; 600]
+    "search.w_lr": 10.0, "search.w_lr_min": 10.0, "search.a_lr": 10.0, "eval.lr": 10.0,  # [0.025-0.5]
+    "search.w_weight_decay": 1.0, "search.a_weight_decay": 1.0, "eval.weight_decay": 1.0,  # [3e-5-1e-3]
+    "search.grad_clip": 1000.0, "eval.grad_clip": 1000.0,  # [5]
+    "search.tau_max": 1000.0, "search.tau_min": 1000.0,  # [10 -> 0.1]
+    "eval.aux_weight": 10.0,  # [0.4]
+    "search.layers": 100, "eval.layers": 100,  # [5-9; 8-20]
+    "search.channels": 1024, "eval.channels": 1024,  # [16; 16-128]
+    "search.batch": 65_536, "eval.batch": 65_536,  # [64-256; 96-1024]
+}
+
+
 RULES: dict[str, Any] = {
     "search.epochs": _positive, "search.w_lr": _positive, "search.w_lr_min": _nonneg,
     "search.w_momentum": _unit_open, "search.w_weight_decay": _nonneg, "search.grad_clip": _nonneg,
     "search.clip_mode": _one_of(*CLIP_MODES), "search.a_lr": _positive, "search.a_betas": _betas,
-    "search.a_weight_decay": _nonneg, "search.tau_max": _positive, "search.tau_min": _positive,
+    "search.a_weight_decay": _nonneg, "search.tau_max": _tau, "search.tau_min": _tau,
     "search.arch_warmup": _unit_open, "search.layers": _positive, "search.channels": _positive,
     "search.batch": _positive, "search.subset": _positive, "search.image_size": _image,
     "search.stem": _one_of(*STEMS),
@@ -269,13 +295,20 @@ def parse_value(key: str, text: Any, kind: Any) -> Any:
 
 
 def parse_sets(items: Iterable[str]) -> dict[str, str]:
-    """``["search.a_lr=6e-4", "eval_epochs=2"]`` -> ``{dotted name: text}`` (types follow at resolve time)."""
+    """``["search.a_lr=6e-4", "eval_epochs=2"]`` -> ``{dotted name: text}`` (types follow at resolve time).
+
+    A name given twice, also as an alias and its dotted name (``eval_lr=0.1`` and ``eval.lr=0.2``), is
+    an error: the last one used to win without a word, and which one was meant cannot be known."""
     out: dict[str, str] = {}
+    given: dict[str, str] = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise SpecError(f"bad --set '{item}': expected NAME=VALUE, e.g. search.a_lr=6e-4 or eval.epochs=20")
-        out[canonical(key)] = text
+        name = canonical(key)
+        if name in out:
+            raise SpecError(f"--set {name} given twice ('{given[name]}' and '{item}'); give each name once")
+        out[name], given[name] = text, item
     return out
 
 
@@ -413,6 +446,10 @@ def validate(spec: RunSpec) -> None:
             problem = None if rule is None or (value is None and key != "search.image_size") else rule(value)
             if problem:
                 raise SpecError(f"{key}={value!r}: {problem}")
+            high = LIMITS.get(key)
+            if high is not None and value is not None and value > high:
+                raise SpecError(f"{key}={value!r}: must be <= {high:g} (no real experiment goes beyond; "
+                                "`harness list --fields` lists the limits)")
     s, e = spec.search, spec.eval
     from harness import benchmarks
 
@@ -421,6 +458,13 @@ def validate(spec: RunSpec) -> None:
     _check_crop(spec)
     if e.warmup_epochs > e.epochs:
         raise SpecError(f"eval.warmup_epochs={e.warmup_epochs}: must be <= eval.epochs ({e.epochs})")
+    native = _image_size(spec.bench)
+    if spec.data.cutout > native:  # a square wider than the image erases most of it (at twice its size, all)
+        raise SpecError(f"data.cutout={spec.data.cutout}: must be <= the image size ({native})")
+    need = eval_memory_estimate(spec, native)
+    if need > MEMORY_LIMIT_BYTES:
+        raise SpecError(f"eval.layers={e.layers}, eval.channels={e.channels}, eval.batch={e.batch}: about "
+                        f"{need / 2**40:.0f} TiB of activations and weights; valid: shapes under 1 TiB")
     if s is None:
         return
     if s.tau_min > s.tau_max:
@@ -467,6 +511,20 @@ def search_memory_estimate(spec: RunSpec, native_size: int = 32) -> float:
         size = max(1, size // 8)
     k = int(spec.options.get("k", 1) or 1)
     return 4.0 * s.batch * 3 * s.channels * size * size * s.layers * 14 * 8 * k
+
+
+def eval_memory_estimate(spec: RunSpec, native_size: int = 32) -> float:
+    """A loose upper bound of an evaluation step's memory: float32 activations of 8 ops x 8 saved maps per
+    cell at the first cells' ``C x H x W`` (a reduction cell doubles C and halves H and W, so later cells
+    hold less), plus weights, gradients and momentum of 16 pointwise convolutions per cell at the last
+    cells' ``4 C`` channels. Used only to refuse shapes no one means: DARTS's CIFAR evaluation (20 cells,
+    36 channels, batch 96) is about 17 GiB by this bound, the ImageNet mobile setting (batch 1024,
+    224 pixels, 28 x 28 after its stride-8 stem) about 130 GiB."""
+    e = spec.eval
+    size = max(1, native_size // 8) if e.network == "imagenet" else native_size
+    activations = 4.0 * e.batch * e.channels * size * size * e.layers * 8 * 8
+    weights = 3 * 4.0 * e.layers * 16 * (4 * e.channels) ** 2
+    return activations + weights
 
 
 def with_sets(spec: RunSpec, **sections: Mapping[str, Any]) -> RunSpec:
