@@ -139,6 +139,11 @@ PRESETS: dict[str, list[PresetRule]] = {
                    source="D-X-Y/AutoDL-Projects configs/search-opts/GDAS-NASNet-CIFAR.config"),
         PresetRule({"search.epochs": 250, "search.batch": 256}, ("gdas",), ("s0-c10", "s0-c100"), ("paper",),
                    source="D-X-Y/AutoDL-Projects configs/search-opts/GDAS-NASNet-CIFAR.config"),
+        # GDAS in the DARTS spaces S0-S4 (every dataset): xautodl's NASNet-space search network, a BN + ReLU
+        # before the global pool and pooling ops without a BN (its op set is any DARTS-like space's)
+        PresetRule({"search.head": "bn_relu", "search.pool_bn": False}, ("gdas",), ("s[0-4]-*",),
+                   source="D-X-Y/AutoDL-Projects xautodl/models/cell_searchs/search_model_gdas_nasnet.py "
+                          "(lastact), xautodl/models/cell_operations.py (POOLING)"),
         # GDAS on NAS-Bench-1Shot1: nasbench-1shot1 optimizers/gdas/ (its search script; tau 10 -> 1, the
         # architecture step before the weight step)
         PresetRule({"search.tau_max": 10.0, "search.tau_min": 1.0, "search.arch_first": True}, ("gdas",),

@@ -32,7 +32,9 @@ def build_search_method(spec: RunSpec, space: str, num_classes: int, in_channels
     s = spec.search
     assert s is not None
     cls = method_class(spec.method)
-    extra = {} if s.stem == "cifar" else {"stem": s.stem}
+    extra: dict[str, Any] = {} if s.stem == "cifar" else {"stem": s.stem}
+    if (s.head, s.pool_bn) != ("plain", True):  # DARTS spaces only (validated): other builders take neither
+        extra.update(head=s.head, pool_bn=s.pool_bn)
     net = build_supernet(space, c=s.channels, layers=s.layers, num_classes=num_classes, in_channels=in_channels,
                          **extra, **cls.supernet_kwargs(spec.options)).to(device)
     return build_method(spec.method, net, s, spec.options)

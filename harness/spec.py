@@ -39,6 +39,7 @@ from methods.base import CLIP_MODES, SearchHParams, method_class, option_slug
 SEED_LIMIT = 2**32  # numpy's seeds are 32-bit
 MEMORY_LIMIT_BYTES = 2**40  # a search activation estimate above 1 TiB is a typo, not a run
 STEMS = ("cifar", "imagenet")
+SEARCH_HEADS = ("plain", "bn_relu")  # spaces.supernet.HEADS (not imported here: the spec needs no torch)
 EVAL_NETWORKS = ("cifar", "imagenet", "nasbench101")
 LR_SCHEDULES = ("cosine", "linear")
 
@@ -61,6 +62,10 @@ class SearchSpec(SearchHParams):
     subset: int | None = None  # cap on images per search split (None: all)
     image_size: int | None = None  # None: the dataset's size
     stem: str = "cifar"  # "imagenet": three stride-2 convs before the cells (direct ImageNet search)
+    # the DARTS-space supernet's layout (spaces/supernet.py): "bn_relu" puts BN + ReLU before the global
+    # pool and pool_bn=false drops the BN after pooling ops, as xautodl's GDAS search network does
+    head: str = "plain"
+    pool_bn: bool = True
 
 
 @dataclass(frozen=True)
@@ -179,7 +184,7 @@ RULES: dict[str, Any] = {
     "search.a_weight_decay": _nonneg, "search.tau_max": _tau, "search.tau_min": _tau,
     "search.arch_warmup": _unit_open, "search.layers": _positive, "search.channels": _positive,
     "search.batch": _positive, "search.subset": _positive, "search.image_size": _image,
-    "search.stem": _one_of(*STEMS),
+    "search.stem": _one_of(*STEMS), "search.head": _one_of(*SEARCH_HEADS),
     "eval.network": _one_of(*EVAL_NETWORKS), "eval.layers": _positive, "eval.channels": _positive,
     "eval.epochs": _positive, "eval.batch": _positive, "eval.lr": _positive, "eval.momentum": _unit_open,
     "eval.weight_decay": _nonneg, "eval.grad_clip": _nonneg, "eval.aux_weight": _nonneg,
@@ -473,6 +478,7 @@ def validate(spec: RunSpec) -> None:
         raise SpecError(f"search.w_lr_min={s.w_lr_min}: must be <= search.w_lr ({s.w_lr})")
     if s.stem == "imagenet" and s.image_size is not None and s.image_size < 32:
         raise SpecError(f"search.image_size={s.image_size}: the imagenet stem needs >= 32 pixels")
+    _check_layout(spec)
     problem = method_class(spec.method).check_spec(spec.options, s.channels)
     if problem:
         raise SpecError(problem)
@@ -492,6 +498,25 @@ def _check_crop(spec: RunSpec) -> None:
         raise SpecError(f"data.crop_pad={pad}: ImageNet crops with RandomResizedCrop, not a padded crop; valid: 0")
     if pad > size:
         raise SpecError(f"data.crop_pad={pad}: must be <= the image size ({size})")
+
+
+def _check_layout(spec: RunSpec) -> None:
+    """``search.head`` and ``search.pool_bn`` shape the DARTS-space supernet only; elsewhere (NAS-Bench-1Shot1)
+    they would be recorded but not done, which a result must never claim."""
+    from harness import benchmarks
+    from spaces.darts import SPACES
+
+    s = spec.search
+    assert s is not None
+    space = benchmarks.get(spec.bench).space
+    if space in SPACES:
+        return
+    if s.head != "plain":
+        raise SpecError(f"search.head={s.head!r}: the {space} supernet has its own head; "
+                        f"valid there: plain (the option is for the DARTS spaces {', '.join(SPACES)})")
+    if not s.pool_bn:
+        raise SpecError(f"search.pool_bn=False: the {space} supernet has its own pooling ops; "
+                        f"valid there: true (the option is for the DARTS spaces {', '.join(SPACES)})")
 
 
 def _image_size(bench: str) -> int:

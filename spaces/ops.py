@@ -2,7 +2,7 @@
 
 ``OPS[name](C, stride, affine)`` builds one operation that maps ``C`` channels to ``C`` channels and
 divides the spatial size by ``stride``. During search BN is ``affine=False`` (DARTS), and a BN
-follows each pooling op there.
+follows each pooling op there unless the supernet is built without it (:func:`build_op`'s ``pool_bn``).
 """
 
 from __future__ import annotations
@@ -93,14 +93,21 @@ class Noise(nn.Module):
         return torch.randn(shape, device=x.device, dtype=x.dtype)
 
 
-def _pool(kind: str) -> Callable[[int, int, bool], nn.Module]:
-    def build(c: int, stride: int, affine: bool) -> nn.Module:
-        pool = (nn.MaxPool2d(3, stride=stride, padding=1) if kind == "max"
-                else nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False))
-        # DARTS puts a BN after pooling during search (affine=False); evaluation nets use the bare pool.
-        return pool if affine else nn.Sequential(pool, nn.BatchNorm2d(c, affine=False))
+def pool_op(kind: str, c: int, stride: int, bn: bool) -> nn.Module:
+    """A 3 x 3 max or average pool, with a BN (``affine=False``) after it when ``bn``.
 
-    return build
+    DARTS's search ``MixedOp`` (``cnn/model_search.py``) adds that BN to each pooling op, so a
+    parameterless op's output is scaled like the convolutions' outputs; xautodl's search cells
+    (``models/cell_operations.py`` ``POOLING``) pool without it; evaluation networks use the bare pool.
+    """
+    pool = (nn.MaxPool2d(3, stride=stride, padding=1) if kind == "max"
+            else nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False))
+    return nn.Sequential(pool, nn.BatchNorm2d(c, affine=False)) if bn else pool
+
+
+def _pool(kind: str) -> Callable[[int, int, bool], nn.Module]:
+    # DARTS: a BN after pooling during search (affine=False); evaluation nets use the bare pool.
+    return lambda c, stride, affine: pool_op(kind, c, stride, bn=not affine)
 
 
 OPS: dict[str, Callable[[int, int, bool], nn.Module]] = {
@@ -116,8 +123,17 @@ OPS: dict[str, Callable[[int, int, bool], nn.Module]] = {
 }
 
 
-def build_op(name: str, c: int, stride: int, affine: bool) -> nn.Module:
-    """``OPS[name](c, stride, affine)`` with a one-line error that lists the valid names."""
+POOLS: dict[str, str] = {"max_pool_3x3": "max", "avg_pool_3x3": "avg"}
+
+
+def build_op(name: str, c: int, stride: int, affine: bool, *, pool_bn: bool | None = None) -> nn.Module:
+    """``OPS[name](c, stride, affine)`` with a one-line error that lists the valid names.
+
+    ``pool_bn`` overrides whether a pooling op gets a BN after it (``None``: DARTS's rule, a BN
+    exactly when ``affine`` is False, i.e. during search); other ops ignore it.
+    """
+    if pool_bn is not None and name in POOLS:
+        return pool_op(POOLS[name], c, stride, bn=pool_bn)
     try:
         return OPS[name](c, stride, affine)
     except KeyError:

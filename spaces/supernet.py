@@ -1,4 +1,11 @@
-"""The DARTS-family search supernet (DARTS ``model_search.py`` structure) with mixed and sampled modes."""
+"""The DARTS-family search supernet (DARTS ``model_search.py`` structure) with mixed and sampled modes.
+
+Two details of the layout are options, because the released search networks differ in them and on
+small data the difference decides the outcome: xautodl's GDAS supernet
+(``models/cell_searchs/search_model_gdas_nasnet.py``) puts a BN + ReLU (``lastact``) between the last
+cell and the global pool (``head="bn_relu"``; DARTS: none, ``head="plain"``) and pools without a BN
+after the pooling ops (``pool_bn=False``; DARTS's ``MixedOp`` adds one).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,10 @@ from spaces.darts import CELL_TYPES, EDGES, NODE_EDGES, STEPS, CellSpace, reduct
 from spaces.genotype import Genotype
 from spaces.ops import FactorizedReduce, ReLUConvBN, build_op
 
+#: the search network's head before the global pool: ``plain`` (DARTS ``model_search.py``: none) or
+#: ``bn_relu`` (xautodl ``search_model_gdas_nasnet.py`` ``lastact``: BatchNorm2d + ReLU)
+HEADS = ("plain", "bn_relu")
+
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     b, c, h, w = x.shape
@@ -21,13 +32,14 @@ class SearchEdge(nn.Module):
     """All candidate ops of one edge. ``partial = M > 1`` is PC-DARTS: the ops see 1/M of the channels,
     the rest bypass (max-pooled on a reduction edge), then a channel shuffle with M groups."""
 
-    def __init__(self, op_names: tuple[str, ...], c: int, stride: int, partial: int = 1):
+    def __init__(self, op_names: tuple[str, ...], c: int, stride: int, partial: int = 1, pool_bn: bool = True):
         super().__init__()
         if c % partial:
             raise ValueError(f"{c} channels cannot be split into partial ratio M={partial}")
         self.partial = partial
         self.stride = stride
-        self.ops = nn.ModuleList(build_op(name, c // partial, stride, affine=False) for name in op_names)
+        self.ops = nn.ModuleList(build_op(name, c // partial, stride, affine=False, pool_bn=pool_bn)
+                                 for name in op_names)
 
     def forward_mixed(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         if self.partial == 1:
@@ -45,14 +57,14 @@ class SearchEdge(nn.Module):
 
 class SearchCell(nn.Module):
     def __init__(self, space: CellSpace, cell_type: str, c_pp: int, c_p: int, c: int,
-                 reduction_prev: bool, partial: int = 1):
+                 reduction_prev: bool, partial: int = 1, pool_bn: bool = True):
         super().__init__()
         self.reduction = cell_type == "reduce"
         self.preprocess0 = (FactorizedReduce(c_pp, c, affine=False) if reduction_prev
                             else ReLUConvBN(c_pp, c, 1, 1, 0, affine=False))
         self.preprocess1 = ReLUConvBN(c_p, c, 1, 1, 0, affine=False)
         self.edges = nn.ModuleList(
-            SearchEdge(names, c, 2 if self.reduction and i < 2 else 1, partial)
+            SearchEdge(names, c, 2 if self.reduction and i < 2 else 1, partial, pool_bn)
             for names, (i, _) in zip(space.ops(cell_type), EDGES, strict=True)
         )
 
@@ -80,15 +92,18 @@ class SearchCell(nn.Module):
 
 
 class SearchNetwork(nn.Module):
-    """Stem, ``layers`` cells (reductions at layers//3 and 2*layers//3), global pool, classifier.
+    """Stem, ``layers`` cells (reductions at layers//3 and 2*layers//3), head, global pool, classifier.
 
     ``forward(x, arch)`` takes ``arch = {"normal": CellArch, "reduce": CellArch}``, shared by all
-    cells of a type as in DARTS.
+    cells of a type as in DARTS. ``head`` and ``pool_bn``: see the module docstring.
     """
 
     def __init__(self, space: CellSpace, c: int = 16, num_classes: int = 10, layers: int = 8,
-                 in_channels: int = 3, stem_multiplier: int = 3, partial: int = 1, stem: str = "cifar"):
+                 in_channels: int = 3, stem_multiplier: int = 3, partial: int = 1, stem: str = "cifar",
+                 head: str = "plain", pool_bn: bool = True):
         super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"unknown search network head '{head}'; valid: {', '.join(HEADS)}")
         self.space = space
         c_curr = stem_multiplier * c
         if stem == "cifar":
@@ -110,9 +125,12 @@ class SearchNetwork(nn.Module):
             cell_type = "reduce" if i in reductions else "normal"
             if cell_type == "reduce":
                 c_curr *= 2
-            self.cells.append(SearchCell(space, cell_type, c_pp, c_p, c_curr, reduction_prev, partial))
+            self.cells.append(SearchCell(space, cell_type, c_pp, c_p, c_curr, reduction_prev, partial, pool_bn))
             reduction_prev = cell_type == "reduce"
             c_pp, c_p = c_p, STEPS * c_curr
+        # an Identity for DARTS's plain head: no parameters, so its state dict keys are unchanged
+        self.lastact = (nn.Sequential(nn.BatchNorm2d(c_p), nn.ReLU(inplace=False)) if head == "bn_relu"
+                        else nn.Identity())
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_p, num_classes)
         self.shapes = {
@@ -125,7 +143,7 @@ class SearchNetwork(nn.Module):
         s0 = s1 = self.stem(x)
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1, arch["reduce" if cell.reduction else "normal"])
-        return self.classifier(self.pool(s1).flatten(1))
+        return self.classifier(self.pool(self.lastact(s1)).flatten(1))
 
     def genotype(self, selection: Selection) -> Genotype:
         return darts_genotype(self.shapes, selection)
