@@ -32,7 +32,9 @@ methods, the ``check`` budget or the run config).
 
 from __future__ import annotations
 
+import math
 import multiprocessing
+import os
 import platform
 import statistics
 import time
@@ -46,7 +48,7 @@ import torch
 
 from harness import benchmarks, exact, stats
 from harness.published import published
-from harness.results import cpu_model, read_json, write_json
+from harness.results import cpu_model, write_json
 from harness.run import RunConfig, make_config, run
 from harness.verdict import BETTER, FLOOR, TOO_FEW, WORSE, judge
 from methods.base import METHODS, changed_options
@@ -347,15 +349,35 @@ def compare_paper(results: list[dict[str, Any]]) -> list[Row]:
 # -- baselines ------------------------------------------------------------------------------------------
 
 def load_baseline(path: Path) -> dict[str, Any]:
-    if not path.exists():
+    """The baseline file at ``path`` (an empty one if nothing is there: ``--update`` writes it); ``ValueError``
+    with one line saying why for anything that is not one.
+
+    Read through :func:`harness.rundir_read.read_json_file`: a FIFO, device or directory is refused
+    unopened (``--baseline /dev/zero`` exhausted memory, a FIFO hung), and so is a file of absurd size.
+    """
+    from harness.rundir_read import Unreadable, read_json_file
+
+    if not os.path.lexists(path):
         return {"runs": {}, "exact": {}}
     try:
-        data = read_json(path)
-    except ValueError as exc:
-        raise ValueError(f"baseline file {path} is not valid JSON: {exc}") from None
+        data = read_json_file(path)
+    except Unreadable as exc:
+        raise ValueError(f"baseline file {path}: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("runs"), dict):
         raise ValueError(f"baseline file {path} has no 'runs' object")
+    if not isinstance(data.get("exact", {}), dict):
+        raise ValueError(f"baseline file {path}: 'exact' is not an object")
+    for key, r in data["runs"].items():
+        if not (isinstance(r, dict) and isinstance(r.get("method"), str) and isinstance(r.get("bench"), str)):
+            raise ValueError(f"baseline file {path}: run '{key}' is not an object with a method and a bench")
+        bad = [m for m in RESOLUTION if not (r.get(m) is None or _is_number(r[m]))]
+        if bad:
+            raise ValueError(f"baseline file {path}: run '{key}': {', '.join(bad)} not a number")
     return data
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def check_env() -> dict[str, Any]:

@@ -61,13 +61,16 @@ def check_cmd(update: bool, exact_only: bool, methods: str | None, benches: str 
     if not 0 < alpha < 1:
         raise HarnessError(f"--alpha must lie in (0, 1), got {alpha}")
     n_jobs = jobs if jobs is not None else min(2, os.cpu_count() or 1)
+    if paper_dir is not None and not Path(paper_dir).is_dir():  # else "0 checks" would pass
+        raise HarnessError(f"--paper-dir {paper_dir}: no such folder")
+    baseline_path = Path(baseline_file) if baseline_file else check.CHECK_BASELINE
     try:
         check.suite_configs(_names(methods), _names(benches), _seeds(seeds))  # validate before running anything
+        check.load_baseline(baseline_path)  # a FIFO, a device or bad JSON: refused before any work
         with tempfile.TemporaryDirectory(prefix="harness-check-") as tmp:
             ok = check.check(
                 out=Path(out) if out else Path(tmp), methods=_names(methods), benches=_names(benches),
-                seeds=_seeds(seeds), jobs=n_jobs,
-                baseline_path=Path(baseline_file) if baseline_file else check.CHECK_BASELINE,
+                seeds=_seeds(seeds), jobs=n_jobs, baseline_path=baseline_path,
                 paper_dir=Path(paper_dir) if paper_dir else check.PAPER_RESULTS, alpha=alpha, update=update,
                 exact_only=exact_only, paper_only=paper_only, echo=click.echo)
     except ValueError as exc:

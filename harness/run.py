@@ -9,7 +9,10 @@ Resuming is exact (same machine and device): a checkpoint holds the supernet or 
 the architecture parameters, both optimizers, the schedulers, ``tau``, the epoch and every RNG state
 (torch, numpy, Python, CUDA), and the data order of an epoch follows from the seed and the epoch
 (search) or from the loader's saved generator (evaluation). A run killed at any point (SIGKILL
-included) and rerun ends with the same genotype and metrics as one never interrupted.
+included) and rerun ends with the same genotype and metrics as one never interrupted. A checkpoint
+also carries the run's config hash and the digest of its contents (:mod:`harness.storage`); one damaged
+on disk, copied from another run or with an epoch counter out of range is not resumed
+(:meth:`Run._checkpoint_check`): the one before it is tried.
 
 One process at a time works on a run: ``execute`` takes an exclusive non-blocking ``flock`` on
 ``.lock`` and skips a run another process holds (on Lustre this needs the ``flock`` mount option).
@@ -25,7 +28,7 @@ import math
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -231,11 +234,11 @@ class Run:
         ckpt = self.dir / CHECKPOINT
 
         def save(state: dict[str, Any]) -> None:
-            save_checkpoint(ckpt, {**state, "rng": rng_state()})
+            save_checkpoint(ckpt, {**state, "config_hash": cfg.hash, "rng": rng_state()})
             if self._stop:
                 raise InterruptedError(f"stopped by SIGTERM after epoch {state['next_epoch'] - 1}; rerun to resume")
 
-        state = distributed.broadcast(load_checkpoint(ckpt, SEARCH_KEYS))  # DDP: rank 0's read
+        state = distributed.broadcast(load_checkpoint(ckpt, SEARCH_KEYS, self._checkpoint_check(cfg.search.epochs)))
         if state is not None:
             log.info("resumed search at epoch %d", int(state["next_epoch"]))
         tb: TBLogger | None = None
@@ -255,6 +258,26 @@ class Run:
             finally:
                 if tb is not None:
                     tb.close()
+
+    def _checkpoint_check(self, epochs: int) -> Callable[[dict[str, Any]], str | None]:
+        """The rules a checkpoint of this run must pass to be resumed (else ``*.prev.pt`` is tried): written
+        by a run of this very config (a checkpoint copied from another seed's folder is refused), and its
+        epoch counter is one a run of ``epochs`` epochs writes (1 to ``epochs``; a search's history holds
+        one entry per finished epoch)."""
+
+        def check(state: dict[str, Any]) -> str | None:
+            if state.get("config_hash") != self.cfg.hash:
+                return (f"written by another run (config hash {str(state.get('config_hash'))[:8]}, "
+                        f"this run's {self.cfg.hash[:8]})")
+            done = state["next_epoch"]
+            if type(done) is not int or not 1 <= done <= epochs:
+                return f"next_epoch {done!r} outside 1..{epochs}"
+            history = state.get("history")
+            if history is not None and (not isinstance(history, list) or len(history) != done):
+                return f"its history does not hold {done} epochs"
+            return None
+
+        return check
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         self._stop = True  # finish the epoch, checkpoint, then stop
@@ -298,7 +321,7 @@ class Run:
         test = data.split_loader(bundle, "test", max(e.batch, 256), shuffle=False, seed=cfg.seed, path=path,
                                  device=self.device, memory_format=fmt, distribute=False)
         ckpt = self.dir / EVAL_CHECKPOINT
-        resume = distributed.broadcast(load_checkpoint(ckpt, EVAL_KEYS))
+        resume = distributed.broadcast(load_checkpoint(ckpt, EVAL_KEYS, self._checkpoint_check(e.epochs)))
         if resume is not None and resume.get("genotype") != genotype.to_dict():
             log.warning("%s belongs to another genotype; evaluation starts over", ckpt)
             resume = None
@@ -316,7 +339,7 @@ class Run:
             health.check_model(net, f"evaluation epoch {epoch}")  # the loss predates the epoch's last step
 
         def checkpoint(state: dict[str, Any]) -> None:
-            save_checkpoint(ckpt, {**state, "genotype": genotype.to_dict(), "rng": rng_state(),
+            save_checkpoint(ckpt, {**state, "config_hash": cfg.hash, "genotype": genotype.to_dict(), "rng": rng_state(),
                                    "loader": train.generator.get_state()})
             if self._stop:
                 raise InterruptedError(f"stopped by SIGTERM after evaluation epoch {state['next_epoch'] - 1}; "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import io
 import json
 import logging
@@ -30,6 +31,8 @@ import torch
 
 log = logging.getLogger("harness")
 LOCK = ".lock"
+#: the key of a checkpoint that holds the SHA-256 of the rest (:func:`payload_digest`)
+DIGEST = "sha256"
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -46,7 +49,7 @@ class RunFolderError(ValueError):
 
 
 class CheckpointError(ValueError):
-    """Neither a checkpoint nor the one before it can be read."""
+    """Neither a checkpoint nor the one before it can be used (unreadable, damaged or another run's)."""
 
 
 def is_storage_fault(exc: BaseException) -> bool:
@@ -161,6 +164,43 @@ def previous_checkpoint(path: Path) -> Path:
     return path.with_name(f"{path.stem}.prev{path.suffix}")
 
 
+def payload_digest(state: Any) -> str:
+    """SHA-256 of a checkpoint's contents (every key but :data:`DIGEST`), independent of the file's bytes.
+
+    A checkpoint damaged on disk may still unpickle (a flipped byte inside a weight tensor does), and
+    would then be resumed as if nothing happened; the digest, stored inside the file, catches it. It
+    hashes what ``torch.load`` gives back, not the zip archive, so it can live in the file it covers:
+    containers in their order, scalars with their type, tensors as dtype, shape and raw bytes.
+    """
+    h = hashlib.sha256()
+    _digest_into(h, {k: v for k, v in state.items() if k != DIGEST} if isinstance(state, dict) else state)
+    return h.hexdigest()
+
+
+def _digest_into(h: Any, x: Any) -> None:
+    if isinstance(x, torch.Tensor):
+        t = x.detach().cpu().contiguous().reshape(-1)
+        h.update(f"T{t.dtype}{tuple(x.shape)}:".encode())
+        if t.numel():
+            h.update(t.view(torch.uint8).numpy())  # the tensor's buffer, not a copy
+    elif isinstance(x, dict):
+        h.update(f"D{len(x)}:".encode())
+        for k, v in x.items():
+            _digest_into(h, k)
+            _digest_into(h, v)
+    elif isinstance(x, list | tuple):
+        h.update(f"{'L' if isinstance(x, list) else 'U'}{len(x)}:".encode())
+        for v in x:
+            _digest_into(h, v)
+    elif isinstance(x, str | bytes):
+        raw = x.encode() if isinstance(x, str) else x
+        h.update(f"{'S' if isinstance(x, str) else 'B'}{len(raw)}:".encode() + raw)
+    elif isinstance(x, float):
+        h.update(f"F{x.hex()};".encode())
+    else:  # None, bool, int, and what weights_only=True can load besides (dtype, device): exact reprs
+        h.update(f"{type(x).__name__}{x!r};".encode())
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write atomically and keep the previous checkpoint as ``*.prev.pt``.
 
@@ -168,7 +208,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     the previous one and the new one takes its name: a kill at any moment leaves at least one whole
     checkpoint, and a checkpoint damaged later still has one to fall back to. A failed write (a full
     disk) removes the temporary file and leaves both older checkpoints as they were. Under DDP only
-    rank 0 writes (its state holds every process's RNG states, :func:`harness.rng.rng_state`).
+    rank 0 writes (its state holds every process's RNG states, :func:`harness.rng.rng_state`). A dict
+    state gets its :func:`payload_digest` under :data:`DIGEST`, checked by :func:`load_checkpoint`.
     """
     from harness import distributed
 
@@ -176,6 +217,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         return
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
+    if isinstance(state, dict):
+        state = {**state, DIGEST: payload_digest(state)}
     # serialized in memory first: torch's own writer turns a full disk into "RuntimeError: unexpected
     # pos", while a plain write raises OSError(ENOSPC), which names the fault
     buffer = io.BytesIO()
@@ -193,12 +236,15 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, keys: Iterable[str] = ()) -> dict[str, Any] | None:
-    """The newest readable of ``path`` and ``*.prev.pt`` (``weights_only=True``); ``None`` if neither exists.
+def load_checkpoint(path: Path, keys: Iterable[str] = (),
+                    check: Callable[[dict[str, Any]], str | None] | None = None) -> dict[str, Any] | None:
+    """The newest usable of ``path`` and ``*.prev.pt`` (``weights_only=True``); ``None`` if neither exists.
 
-    A checkpoint that is not a dict holding every one of ``keys`` counts as unreadable, like a
-    corrupt one: the previous checkpoint is tried. Raises :class:`CheckpointError` when checkpoints
-    exist but none can be read.
+    A checkpoint counts as unusable, like a corrupt one, and the previous checkpoint is tried, when it
+    is not a dict, its stored digest is missing or differs from its contents (damaged on disk but
+    still loadable), it lacks one of ``keys``, or ``check(state)`` names a problem (the caller's
+    rules: whose run it is, epoch counters in range). The digest is removed from the state returned.
+    Raises :class:`CheckpointError` when checkpoints exist but none can be used.
     """
     path = Path(path)
     keys = tuple(keys)
@@ -217,10 +263,10 @@ def load_checkpoint(path: Path, keys: Iterable[str] = ()) -> dict[str, Any] | No
             problems.append(f"{candidate.name}: {type(exc).__name__}")
             log.warning("checkpoint %s is unreadable (%s)", candidate, one_line(exc))
             continue
-        missing = [k for k in keys if k not in state] if isinstance(state, dict) else list(keys) or ["a dict"]
-        if missing:
-            problems.append(f"{candidate.name}: lacks {', '.join(missing)}")
-            log.warning("checkpoint %s lacks %s", candidate, ", ".join(missing))
+        problem = _checkpoint_problem(state, keys, check)
+        if problem:
+            problems.append(f"{candidate.name}: {problem}")
+            log.warning("checkpoint %s is not used: %s", candidate, problem)
             continue
         if candidate != path:
             log.warning("resuming from the previous checkpoint %s", candidate)
@@ -229,6 +275,26 @@ def load_checkpoint(path: Path, keys: Iterable[str] = ()) -> dict[str, Any] | No
         raise CheckpointError(f"no readable checkpoint in {path.parent} ({'; '.join(problems)}); delete "
                               f"{path.name} and {previous_checkpoint(path).name} to restart the run")
     return None
+
+
+def _checkpoint_problem(state: Any, keys: tuple[str, ...],
+                        check: Callable[[dict[str, Any]], str | None] | None) -> str | None:
+    """Why a loaded checkpoint cannot be resumed (its digest is popped when it matches), else ``None``."""
+    if not isinstance(state, dict):
+        return "lacks a dict"
+    stored = state.pop(DIGEST, None)
+    if stored is None:
+        return "no digest (not written by this version of the harness)"
+    try:
+        digest = payload_digest(state)
+    except (RecursionError, TypeError, ValueError, RuntimeError) as exc:
+        return f"its contents cannot be digested ({one_line(exc)})"
+    if stored != digest:
+        return "digest mismatch: damaged since it was written"
+    missing = [k for k in keys if k not in state]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    return check(state) if check is not None else None
 
 
 # -- the run lock --------------------------------------------------------------------------------------

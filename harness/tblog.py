@@ -11,13 +11,17 @@
 * histograms ``arch/<cell>/ops`` and ``arch/<cell>/edges`` - every op probability and every edge
   weight or inclusion probability (:meth:`methods.base.SearchMethod.arch_weights`).
 
-Logging is on by default (``harness run --no-tensorboard`` turns it off) and never fails a run: without
-the ``tensorboard`` package it logs nothing and says so once.
+Logging is on by default (``harness run --no-tensorboard`` turns it off). Without the ``tensorboard``
+package it logs nothing and says so once. A run folder that stops taking writes (read-only, full) stops
+the run like any other write to it (one line, exit 2, :mod:`harness.storage`): TensorBoard's writer
+thread fails first, and its traceback is not printed (:func:`_quiet_writer_thread`); the error reaches
+the run through the writer's next call.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +41,31 @@ SCALARS = ("train_loss", "train_acc", "val_loss", "val_acc", "tau", "lr", "skip_
 PARAMETERLESS = DARTS_PARAMETERLESS | NB_PARAMETERLESS
 
 
+def _quiet_writer_thread() -> None:
+    """Stop ``threading.excepthook`` from printing the traceback of TensorBoard's writer thread when a
+    write fails with ``OSError``; other threads and other errors go to the previous hook.
+
+    The thread (``_AsyncWriterThread``) keeps the exception and the writer raises it again in the
+    calling thread on its next ``add_*``/``flush``; printed from the thread as well, a read-only run
+    folder gave a 19-line traceback before the one-line error. Installed once.
+    """
+    try:
+        from tensorboard.summary.writer.event_file_writer import _AsyncWriterThread
+    except ImportError:
+        return
+    previous = threading.excepthook
+    if getattr(previous, "_harness_tb_quiet", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if isinstance(args.thread, _AsyncWriterThread) and isinstance(args.exc_value, OSError):
+            return  # raised again in the run's thread by the writer's next call
+        previous(args)
+
+    hook._harness_tb_quiet = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
+
+
 class TBLogger:
     """One run's writer; :meth:`log_epoch` takes a search history entry. A disabled logger does nothing."""
 
@@ -50,6 +79,7 @@ class TBLogger:
         except ImportError:  # torch raises this when the tensorboard package is missing
             log.warning("tensorboard is not installed; no TensorBoard logs (pip install tensorboard)")
             return
+        _quiet_writer_thread()
         self.writer = SummaryWriter(log_dir=str(Path(run_dir) / TB_DIR))
 
     @property
@@ -83,6 +113,11 @@ class TBLogger:
         self.writer.add_scalar(f"arch/{cell}/parameterless", float(ops[free].sum() / len(shape.ops)), step)
 
     def close(self) -> None:
+        """Close the writer; a failure here is not raised (close runs in a ``finally``, and the error that
+        stopped the run, the same refused write, is the one to report)."""
         if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+            writer, self.writer = self.writer, None
+            try:
+                writer.close()
+            except OSError as exc:
+                log.info("TensorBoard writer not closed cleanly: %s", exc)

@@ -34,8 +34,8 @@ COMMITTED = check.load_baseline(check.CHECK_BASELINE)
 
 # -- the exact part: passes on this code, fails on injected bugs ---------------------------------------------
 
-def test_exact_part_passes_on_this_code(capsys) -> None:
-    code, out = _check(capsys, "--exact-only", "--paper-dir", "/nonexistent")
+def test_exact_part_passes_on_this_code(capsys, tmp_path: Path) -> None:
+    code, out = _check(capsys, "--exact-only", "--paper-dir", str(tmp_path))  # an empty one: no paper rows
     assert code == 0, out
     assert "check passed: 5 checks" in out
 
@@ -149,6 +149,7 @@ def test_td_invariant_catches_a_node_with_one_input_twice() -> None:
 @pytest.mark.slow
 def test_update_then_rerun_passes(tmp_path: Path, capsys) -> None:
     baseline = tmp_path / "check.json"
+    (tmp_path / "none").mkdir()  # no paper results (a missing --paper-dir is an error)
     common = ["--methods", "gdas", "--seeds", "0,1", "--jobs", "1", "--paper-dir", str(tmp_path / "none")]
     code, out = _check(capsys, "--update", "--baseline", str(baseline), "--out", str(tmp_path / "a"), *common)
     assert code == 0, out
