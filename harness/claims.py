@@ -6,6 +6,15 @@ or a count) and reports the effect with its 95 % interval and p-value. A claim *
 the test rejects its null at ``ALPHA`` (0.05, one-sided); one that does not hold is reported with its
 numbers - a finding about that scale, not a failure of the harness.
 
+Runs are never pooled across specs (:func:`evaluate`): a group of a claim holds the seeds of one
+configuration (``config_id``: the resolved spec without the seed), and a claim is evaluated once per
+*variant* - the spec fields its runs change from the defaults of their method, benchmark, budget and
+preset (``settings``; method options aside, since they belong to one method). A claim comparing two
+methods pairs their configurations with the same variant, one row per pair; a claim over one method
+gives one row per configuration; ``td-cells`` and ``healthy-cell-beats-collapsed``, which vary the
+method or genotype themselves, give one row per variant. Runs of the defaults are the variant
+``defaults``.
+
 The claims (ROME, Sec. 1, 3.3-3.6, Table 1, Table 5, Fig. 3):
 
 * ``gdas-collapses-s3`` / ``-s2``: GDAS's derived normal cell holds more than half (4 of 8)
@@ -39,6 +48,7 @@ import torch.nn.functional as F
 from harness import stats
 
 ALPHA = 0.05
+DEFAULTS = "defaults"
 HALF_OF_NORMAL_CELL = 4.0
 #: the collapsed cell of ``healthy-cell-beats-collapsed``: every normal-cell op a skip-connection
 ALL_SKIP_NORMAL = [["skip_connect", i % 2] for i in range(8)]
@@ -59,19 +69,52 @@ class Outcome:
     p: float | None
     holds: bool | None
     detail: str
+    variant: str = DEFAULTS  # the spec fields the runs change from the defaults (outside the claim's own)
 
     def row(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        return {**{k: out.pop(k) for k in ("claim", "hypothesis", "budget", "variant")}, **out}
 
 
 Frame = pd.DataFrame
-ClaimFn = Callable[[Frame, str], "Outcome | None"]
+ClaimFn = Callable[[Frame, str], "Outcome | list[Outcome] | None"]
 
 
-def _values(df: Frame, method: str, bench: str, budget: str, col: str) -> tuple[list[float], list[int]]:
+@dataclass
+class Config:
+    """The complete runs of one configuration (its seeds), its label and its variant."""
+
+    label: str
+    variant: str
+    runs: Frame
+
+
+def _variant(settings: Any) -> str:
+    return ", ".join(settings) if isinstance(settings, tuple | list) and settings else DEFAULTS
+
+
+def _prepared(df: Frame) -> Frame:
+    """``df`` with the columns the grouping reads (a frame made by hand: one configuration per method)."""
+    missing = {"config_id": df["method"], "label": df["method"],
+               "settings": pd.Series([()] * len(df), index=df.index, dtype=object)}
+    return df.assign(**{k: v for k, v in missing.items() if k not in df})
+
+
+def _configs(df: Frame, method: str, bench: str, budget: str) -> list[Config]:
+    """Per config id, the complete runs of ``method`` on ``bench`` at ``budget``, sorted by seed."""
     sel = df[(df["method"] == method) & (df["bench"] == bench) & (df["budget"] == budget)
-             & (df["status"] == "complete")].sort_values("seed")
-    sel = sel.dropna(subset=[col])
+             & (df["status"] == "complete")]
+    return [Config(str(g["label"].iloc[0]), _variant(g["settings"].iloc[0]), g.sort_values("seed"))
+            for _, g in sel.groupby("config_id", sort=True)]
+
+
+def _pairs(a: list[Config], b: list[Config]) -> list[tuple[Config, Config]]:
+    """The configurations of two methods that change the same spec fields to the same values."""
+    return [(x, y) for x in a for y in b if x.variant == y.variant]
+
+
+def _values(config: Config, col: str) -> tuple[list[float], list[int]]:
+    sel = config.runs.dropna(subset=[col])
     return [float(v) for v in sel[col]], [int(s) for s in sel["seed"]]
 
 
@@ -86,84 +129,106 @@ def _mean(xs: list[float]) -> float:
 def _greater(name: str, hypothesis: str, col: str, a: tuple[str, str], b: tuple[str, str], unit: str
              ) -> ClaimFn:
     """Welch one-sided: mean of ``col`` for (method, bench) ``a`` above that of ``b``."""
-    def fn(df: Frame, budget: str) -> Outcome | None:
-        x, sx = _values(df, *a, budget, col)
-        y, sy = _values(df, *b, budget, col)
-        if len(x) < 2 or len(y) < 2:
-            return None
-        t = stats.welch(x, y, alternative="greater")
-        return Outcome(name, hypothesis, budget, _seeds((a[0], sx), (b[0], sy)), "Welch t, one-sided",
-                       t.effect, t.low, t.high, t.p, t.p < ALPHA,
-                       f"{a[0]} {_mean(x):.2f} vs {b[0]} {_mean(y):.2f} {unit} (n={len(x)}, {len(y)})")
+    def fn(df: Frame, budget: str) -> list[Outcome]:
+        out = []
+        for ca, cb in _pairs(_configs(df, *a, budget), _configs(df, *b, budget)):
+            x, sx = _values(ca, col)
+            y, sy = _values(cb, col)
+            if len(x) < 2 or len(y) < 2:
+                continue
+            t = stats.welch(x, y, alternative="greater")
+            out.append(Outcome(name, hypothesis, budget, _seeds((ca.label, sx), (cb.label, sy)),
+                               "Welch t, one-sided", t.effect, t.low, t.high, t.p, t.p < ALPHA,
+                               f"{ca.label} {_mean(x):.2f} vs {cb.label} {_mean(y):.2f} {unit} "
+                               f"(n={len(x)}, {len(y)})", ca.variant))
+        return out
     return fn
 
 
 def _above_half(name: str, method: str, bench: str) -> ClaimFn:
-    def fn(df: Frame, budget: str) -> Outcome | None:
-        x, sx = _values(df, method, bench, budget, "parameterless_normal")
-        if len(x) < 2:
-            return None
-        t = stats.one_sample(x, HALF_OF_NORMAL_CELL, alternative="greater")
-        return Outcome(name, f"{method}'s normal cell in {bench} keeps more than 4 of 8 parameterless ops "
-                       "(collapse, Table 1)", budget, _seeds((method, sx)), "one-sample t vs 4, one-sided",
-                       t.effect, t.low, t.high, t.p, t.p < ALPHA,
-                       f"mean {_mean(x):.2f} parameterless ops, per seed {[int(v) for v in x]}")
+    def fn(df: Frame, budget: str) -> list[Outcome]:
+        out = []
+        for c in _configs(df, method, bench, budget):
+            x, sx = _values(c, "parameterless_normal")
+            if len(x) < 2:
+                continue
+            t = stats.one_sample(x, HALF_OF_NORMAL_CELL, alternative="greater")
+            out.append(Outcome(name, f"{method}'s normal cell in {bench} keeps more than 4 of 8 parameterless ops "
+                               "(collapse, Table 1)", budget, _seeds((c.label, sx)), "one-sample t vs 4, one-sided",
+                               t.effect, t.low, t.high, t.p, t.p < ALPHA,
+                               f"mean {_mean(x):.2f} parameterless ops, per seed {[int(v) for v in x]}", c.variant))
+        return out
     return fn
 
 
 def _two_sided(name: str, hypothesis: str, col: str, a: tuple[str, str], b: tuple[str, str]) -> ClaimFn:
     """Holds unless ``a``'s mean is significantly above ``b``'s (a 'not worse' claim)."""
-    def fn(df: Frame, budget: str) -> Outcome | None:
-        x, sx = _values(df, *a, budget, col)
-        y, sy = _values(df, *b, budget, col)
-        if len(x) < 2 or len(y) < 2:
-            return None
-        t = stats.welch(x, y)
-        worse = t.p < ALPHA and t.effect > 0
-        return Outcome(name, hypothesis, budget, _seeds((a[0], sx), (b[0], sy)), "Welch t, two-sided",
-                       t.effect, t.low, t.high, t.p, not worse,
-                       f"{a[0]} {_mean(x):.2f} vs {b[0]} {_mean(y):.2f} % test error")
+    def fn(df: Frame, budget: str) -> list[Outcome]:
+        out = []
+        for ca, cb in _pairs(_configs(df, *a, budget), _configs(df, *b, budget)):
+            x, sx = _values(ca, col)
+            y, sy = _values(cb, col)
+            if len(x) < 2 or len(y) < 2:
+                continue
+            t = stats.welch(x, y)
+            worse = t.p < ALPHA and t.effect > 0
+            out.append(Outcome(name, hypothesis, budget, _seeds((ca.label, sx), (cb.label, sy)),
+                               "Welch t, two-sided", t.effect, t.low, t.high, t.p, not worse,
+                               f"{ca.label} {_mean(x):.2f} vs {cb.label} {_mean(y):.2f} % test error", ca.variant))
+        return out
     return fn
 
 
-def _td_cells(df: Frame, budget: str) -> Outcome | None:
+def _by_variant(df: Frame) -> list[tuple[str, Frame]]:
+    """``df`` split by variant (the changed spec fields outside the options), ``defaults`` first."""
+    variants = [_variant(s) for s in df["settings"]]
+    return [(v, df.loc[[x == v for x in variants]])
+            for v in sorted(set(variants), key=lambda v: (v != DEFAULTS, v))]
+
+
+def _td_cells(df: Frame, budget: str) -> list[Outcome]:
+    """A count over every ROME method and option (what the claim is about), per variant."""
     from harness.check import td_cell_ok
     from methods.base import METHODS
 
     done = df[(df["budget"] == budget) & (df["status"] == "complete")]
-    rome = done[[m in METHODS and METHODS[m].disentangles_topology(o if isinstance(o, dict) else {})
+    rome = done.loc[[m in METHODS and METHODS[m].disentangles_topology(o if isinstance(o, dict) else {})
                  for m, o in zip(done["method"], done.get("options", [{}] * len(done)), strict=True)]]
-    if rome.empty:
-        return None
-    bad = [f"{r.bench}/{r.method}/seed{r.seed}" for r in rome.itertuples()
-           if not all(td_cell_ok(r.genotype[c]) for c in ("normal", "reduce"))]
-    return Outcome("td-cells", "ROME (TD) never derives 'none' and keeps two distinct inputs per node (Eq. 1)",
-                   budget, f"{len(rome)} ROME runs", "count of violating runs", float(len(bad)), None, None,
-                   None, not bad, ", ".join(bad) or "no violation")
+    out = []
+    for variant, runs in _by_variant(rome):
+        bad = [f"{r.bench}/{r.method}/seed{r.seed}" for r in runs.itertuples()
+               if not all(td_cell_ok(r.genotype[c]) for c in ("normal", "reduce"))]
+        out.append(Outcome("td-cells", "ROME (TD) never derives 'none' and keeps two distinct inputs per node "
+                           "(Eq. 1)", budget, f"{len(runs)} ROME runs", "count of violating runs", float(len(bad)),
+                           None, None, None, not bad, ", ".join(bad) or "no violation", variant))
+    return out
 
 
-def _healthy_vs_collapsed(df: Frame, budget: str) -> Outcome | None:
+def _healthy_vs_collapsed(df: Frame, budget: str) -> list[Outcome]:
+    """Per benchmark and variant (the genotype is what the claim varies)."""
     fixed = df[(df["method"] == "fixed") & (df["budget"] == budget) & (df["status"] == "complete")]
     if fixed.empty:
-        return None
+        return []
     from spaces.genotype import KNOWN, to_dict
 
     darts_v2 = to_dict(KNOWN["DARTS_V2"])["normal"]
-    healthy = fixed[[g["normal"] == darts_v2 for g in fixed["genotype"]]]
-    collapsed = fixed[[g["normal"] == ALL_SKIP_NORMAL for g in fixed["genotype"]]]
-    for bench in sorted(set(healthy["bench"]) & set(collapsed["bench"])):
-        x = healthy[healthy["bench"] == bench].sort_values("seed")
-        y = collapsed[collapsed["bench"] == bench].sort_values("seed")
-        if len(x) < 2 or len(y) < 2:
-            continue
-        t = stats.welch(list(y["test_error"]), list(x["test_error"]), alternative="greater")
-        return Outcome("healthy-cell-beats-collapsed", f"on {bench} an all-skip normal cell has a higher test "
-                       "error than DARTS_V2's (the evaluation tells cells apart)", budget,
-                       _seeds(("all-skip", list(y["seed"])), ("DARTS_V2", list(x["seed"]))),
-                       "Welch t, one-sided", t.effect, t.low, t.high, t.p, t.p < ALPHA,
-                       f"all-skip {y['test_error'].mean():.2f} vs DARTS_V2 {x['test_error'].mean():.2f} % "
-                       "test error")
-    return None
+    out = []
+    for variant, runs in _by_variant(fixed):
+        healthy = runs.loc[[g["normal"] == darts_v2 for g in runs["genotype"]]]
+        collapsed = runs.loc[[g["normal"] == ALL_SKIP_NORMAL for g in runs["genotype"]]]
+        for bench in sorted(set(healthy["bench"]) & set(collapsed["bench"])):
+            x = healthy[healthy["bench"] == bench].sort_values("seed")
+            y = collapsed[collapsed["bench"] == bench].sort_values("seed")
+            if len(x) < 2 or len(y) < 2:
+                continue
+            t = stats.welch(list(y["test_error"]), list(x["test_error"]), alternative="greater")
+            out.append(Outcome("healthy-cell-beats-collapsed", f"on {bench} an all-skip normal cell has a higher "
+                               "test error than DARTS_V2's (the evaluation tells cells apart)", budget,
+                               _seeds(("all-skip", list(y["seed"])), ("DARTS_V2", list(x["seed"]))),
+                               "Welch t, one-sided", t.effect, t.low, t.high, t.p, t.p < ALPHA,
+                               f"all-skip {y['test_error'].mean():.2f} vs DARTS_V2 {x['test_error'].mean():.2f} % "
+                               "test error", variant))
+    return out
 
 
 # -- K and the variance of the architecture gradient (Eq. 11) --------------------------------------------------
@@ -202,11 +267,11 @@ def _k_variance(df: Frame, budget: str) -> Outcome:
                    "than with K = 1 (Table 5's mechanism)", "fixed supernet", "20 repetitions per K",
                    "Welch t, one-sided", t.effect, t.low, t.high, t.p, t.p < ALPHA,
                    f"mean squared deviation K=1 {_mean(low_k):.3g}, K=7 {_mean(high_k):.3g} (ratio {ratio:.1f}; "
-                   "1/K sampling predicts 7)")
+                   "1/K sampling predicts 7)", "-")
 
 
-#: name -> (needs runs, evaluation)
-CLAIMS: dict[str, tuple[bool, Callable[[Frame, str], Outcome | None]]] = {
+#: name -> (needs runs, evaluation: one outcome, one per variant, or none)
+CLAIMS: dict[str, tuple[bool, ClaimFn]] = {
     "gdas-collapses-s3": (True, _above_half("gdas-collapses-s3", "gdas", "s3-digits")),
     "gdas-collapses-s2": (True, _above_half("gdas-collapses-s2", "gdas", "s2-digits")),
     "rome-below-gdas-s3": (True, _greater(
@@ -232,15 +297,18 @@ CLAIMS: dict[str, tuple[bool, Callable[[Frame, str], Outcome | None]]] = {
 
 
 def evaluate(runs: Frame, budget: str, names: list[str] | None = None) -> list[Outcome]:
-    out = []
+    """Every claim (or those in ``names``) on the runs of ``budget``: one outcome per variant (module
+    docstring), none where a claim lacks two seeds per group."""
+    if not runs.empty:
+        runs = _prepared(runs)
+    out: list[Outcome] = []
     for name, (needs_runs, fn) in CLAIMS.items():
         if names is not None and name not in names:
             continue
         if needs_runs and runs.empty:
             continue
         found = fn(runs, budget)
-        if found is not None:
-            out.append(found)
+        out += [] if found is None else [found] if isinstance(found, Outcome) else found
     return out
 
 
@@ -250,7 +318,8 @@ def _fmt(x: float | None, digits: int = 2) -> str:
 
 def table(outcomes: list[Outcome]) -> pd.DataFrame:
     return pd.DataFrame([{
-        "claim": o.claim, "hypothesis": o.hypothesis, "budget": o.budget, "seeds": o.seeds, "test": o.test,
+        "claim": o.claim, "hypothesis": o.hypothesis, "budget": o.budget, "variant": o.variant, "seeds": o.seeds,
+        "test": o.test,
         "effect": _fmt(o.effect), "95 % CI": "-" if o.low is None else f"[{_fmt(o.low)}, {_fmt(o.high)}]",
         "p": "-" if o.p is None else f"{o.p:.3g}",
         "holds": {True: "yes", False: "**no**", None: "-"}[o.holds], "numbers": o.detail,

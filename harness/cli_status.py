@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from harness.cli import HarnessError, cli
-from harness.rundir import STATUSES, run_status, scan  # noqa: F401  (run_status: the old import path)
+from harness.rundir import STATUSES, run_status, scan, scan_runs  # noqa: F401  (run_status, scan: old import path)
 
 
 def _one_line(text: str) -> str:
@@ -21,11 +21,14 @@ def _one_line(text: str) -> str:
 @click.option("--runs", "runs_dir", required=True, help="folder of run directories (the --out of `harness run`)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON list of runs")
 def status_cmd(runs_dir: str, as_json: bool) -> None:
-    """Summarise complete, failed (with reasons) and unfinished runs of a runs folder."""
+    """Summarise complete, failed (with reasons) and unfinished runs of a runs folder; a run id found in
+    two folders (a copied run folder) is counted once, with a warning naming the copy."""
     runs = Path(runs_dir)
     if not runs.is_dir():
         raise HarnessError(f"runs folder {runs} does not exist")
-    rows = scan(runs)
+    rows, duplicates = scan_runs(runs)
+    for warning in duplicates:  # on stderr: --json stays one JSON document
+        click.echo(f"warning: {_one_line(warning)}", err=True)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -73,6 +73,8 @@ def run_status(run_dir: Path) -> dict[str, Any] | None:
     if (run_dir / RESULT).exists() or (run_dir / RESULT).is_symlink():
         read = read_result(run_dir / RESULT)
         result, unreadable = read.data or {}, read.reason
+        if read.data is not None:  # the run id it records: a copied folder holds the same run
+            row["recorded_run_id"] = str(read.data["run_id"])
     config = result.get("config") or read_config(run_dir / CONFIG)
     row.update({k: _plain(config.get(k, result.get(k))) for k in ("method", "bench", "seed")})
     running = is_locked(run_dir)
@@ -98,11 +100,31 @@ def _plain(value: Any) -> Any:
 
 
 def scan(runs: Path) -> list[dict[str, Any]]:
+    """Every run under ``runs``, each run id once (:func:`scan_runs`)."""
+    return scan_runs(runs)[0]
+
+
+def scan_runs(runs: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Every run under ``runs`` (one level deep; hidden folders such as ``.submitit`` are skipped,
-    symbolic links are not followed)."""
+    symbolic links are not followed), each run id once, and a warning for each copy left out.
+
+    A run folder copied within the runs folder (``cp -r run run.bak``) holds the same run id: counted
+    twice it would pass for another seed. The folder named after the run id is kept, else the first
+    by name. A run's id is the one its ``result.json`` records, else its folder's name (the name shown).
+    """
     rows = [_safe_status(d) for d in sorted(runs.iterdir())
             if not d.name.startswith(".") and not d.is_symlink() and d.is_dir()]
-    return [r for r in rows if r is not None]
+    kept: dict[str, dict[str, Any]] = {}
+    warnings = []
+    for row in (r for r in rows if r is not None):
+        run_id = row.pop("recorded_run_id", row["run_id"])
+        first = kept.setdefault(run_id, row)
+        if first is row:
+            continue
+        if Path(row["dir"]).name == run_id != Path(first["dir"]).name:
+            kept[run_id], row, first = row, first, row
+        warnings.append(f"{row['dir']}: run {run_id} again (a copy of {first['dir']}); counted once")
+    return list(kept.values()), warnings
 
 
 def _safe_status(run_dir: Path) -> dict[str, Any] | None:

@@ -1,9 +1,11 @@
 """Table 6: ROME's components - topology disentanglement (TD) and gradient accumulation for the weights
 (GA-theta) and the architecture (GA-alpha) - reproduced mean ± std over seeds beside the paper.
 
-A group of runs is one ROME method on one benchmark and budget with one K and one number of search
-epochs; a group is an ablation when at least one of its runs switches a toggle off (a folder of
-default ROME runs is not an ablation). Runs come from ``harness run --ablation``.
+A group of runs is one ROME configuration with the three toggles set aside: one method on one benchmark
+and budget whose specs differ in nothing but the toggles and the seed (its config id without the
+toggles, :func:`harness.rundir_read.config_id`); a group is an ablation when at least one of its runs
+switches a toggle off (a folder of default ROME runs is not an ablation). Runs come from
+``harness run --ablation``; a ``--set`` field changed for some runs makes them a group of their own.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from harness.rundir_read import config_id
 from harness.sweeps import ABLATION
 from reports.common import (
     DASH,
@@ -25,6 +28,7 @@ from reports.common import (
     pm,
     save_figure,
     theme,
+    wrap,
     write_csv,
     write_markdown,
 )
@@ -32,6 +36,9 @@ from reports.data import published
 
 TOGGLES = ["td", "ga_theta", "ga_alpha"]
 GROUP = ["method", "bench", "budget", "k", "search_epochs"]
+#: what an ablation varies: left out of the id that groups its runs
+TOGGLE_FIELDS = tuple(f"options.{t}" for t in TOGGLES)
+EPOCHS = ("search.epochs",)  # named in a group's heading already
 
 
 def combo_label(td: bool, ga_theta: bool, ga_alpha: bool) -> str:
@@ -56,11 +63,22 @@ def ablation_groups(runs: pd.DataFrame) -> list[tuple[tuple, pd.DataFrame]]:
         return []
     for t in TOGGLES:
         rome[t] = rome[t].astype(bool)
+    rome["_rest"] = ([config_id(c, without=TOGGLE_FIELDS) for c in rome["config"]] if "config" in rome
+                     else "")
     out = []
-    for key, g in rome.groupby(GROUP, dropna=False, sort=True):
+    for key, g in rome.groupby([*GROUP, "_rest"], dropna=False, sort=True):
         if not g[TOGGLES].all(axis=None):
-            out.append((key, g))
+            out.append((key[:-1], g.drop(columns="_rest")))
     return out
+
+
+def settings_text(group: pd.DataFrame, without: tuple[str, ...] = ()) -> str:
+    """``, search.a_lr=0.03``: the spec fields a group's runs change from their defaults (outside the
+    options and the dotted names in ``without``), for its heading; empty for the defaults."""
+    if "settings" not in group or group.empty:
+        return ""
+    shown = [s for s in group["settings"].iloc[0] if not s.startswith(tuple(f"{w}=" for w in without))]
+    return "".join(f", {s}" for s in shown)
 
 
 def table(group: pd.DataFrame) -> pd.DataFrame:
@@ -113,7 +131,7 @@ def plot(tables: list[tuple[str, pd.DataFrame]]) -> plt.Figure:
             ax.set_xticks(list(x), labels, rotation=35, ha="right", rotation_mode="anchor", fontsize=9)
             ax.set_xlabel("components switched on")
             ax.set_ylabel(ylabel)
-            ax.set_title(title, fontsize=10)
+            ax.set_title(wrap(title), fontsize=10)
             if col == "parameterless":
                 ax.set_ylim(-0.3, 8.3)
     fig.suptitle("ROME ablation (Table 6): mean ± std over seeds", fontsize=11)
@@ -135,9 +153,9 @@ def build(runs: pd.DataFrame, out: Path, runs_dir: str | Path) -> Section:
     csv_parts, figure_tables = [], []
     for key, g in groups:
         info = dict(zip(GROUP, key, strict=True))
-        name = f"{info['method']}, {info['bench']}, {info['budget']}, K={fmt(info['k'], 0)}"
+        name = f"{info['method']}, {info['bench']}, {info['budget']}, K={fmt(info['k'], 0)}{settings_text(g, EPOCHS)}"
         t = table(g)
-        csv_parts.append(t.assign(**info))
+        csv_parts.append(t.assign(**info, settings=settings_text(g, EPOCHS)[2:]))
         figure_tables.append((name, t))
         blocks.append(f"## {name}, {fmt(info['search_epochs'], 0)} search epochs")
         if (note := budget_note({info["budget"]})) is not None:

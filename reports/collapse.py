@@ -19,10 +19,12 @@ from reports.common import (
     Section,
     budget_note,
     main_variants,
+    palette,
     pm,
     save_figure,
     slug,
     theme,
+    wrap,
     write_csv,
     write_markdown,
 )
@@ -59,8 +61,7 @@ def plot(history: pd.DataFrame, title: str) -> plt.Figure:
     budget; x is the search epoch."""
     theme()
     labels = sorted(history["label"].unique())
-    colors = sns.color_palette("tab10" if len(labels) <= 10 else "husl", len(labels))
-    palette = dict(zip(labels, colors, strict=True))
+    colors = palette(labels)
     # lines of different methods often coincide (small integer counts): dodge them a little along x and
     # give each its own marker and dash pattern, so that none hides another
     epochs = sorted(history["epoch"].unique())
@@ -69,7 +70,7 @@ def plot(history: pd.DataFrame, title: str) -> plt.Figure:
     data = history.assign(epoch=history["epoch"] + history["label"].map(offset))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), sharex=True)
     for ax, (col, ylabel) in zip(axes, INDICATORS, strict=True):
-        sns.lineplot(data=data, x="epoch", y=col, hue="label", hue_order=labels, palette=palette,
+        sns.lineplot(data=data, x="epoch", y=col, hue="label", hue_order=labels, palette=colors,
                      style="label", style_order=labels, markers=True, dashes=True, markersize=7,
                      errorbar="sd", ax=ax, legend=ax is axes[0])
         ax.set_xlabel("search epoch")
@@ -82,7 +83,7 @@ def plot(history: pd.DataFrame, title: str) -> plt.Figure:
     handles, names = axes[0].get_legend_handles_labels()
     axes[0].get_legend().remove()
     seeds = history.groupby("label")["seed"].nunique()
-    names = [f"{n} ({seeds.get(n, 0)} seeds)" for n in names]
+    names = [wrap(f"{n} ({seeds.get(n, 0)} seeds)") for n in names]
     fig.legend(handles, names, loc="lower center", ncol=min(4, len(names)), fontsize=9,
                title="lines: mean over seeds, bands: ± 1 std", title_fontsize=9, bbox_to_anchor=(0.5, -0.02))
     if len(epochs) <= 12:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,22 +150,46 @@ def complete(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[runs["status"] == "complete"] if not runs.empty else runs
 
 
-def main_variants(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows of one variant per benchmark, budget and method - what a paper table or Fig. 3 shows.
+def wrap(text: str, width: int = 48) -> str:
+    """A label on lines of at most ``width`` characters, for figures: a configuration's label lists every
+    changed field and would otherwise push the axes off the figure."""
+    return textwrap.fill(str(text), width, break_long_words=False, break_on_hyphens=False)
 
-    A variant is a ``label`` (method and non-default options) with one number of search epochs. Among
-    the variants with every ROME toggle on (ablation runs switch one off) the one with most runs wins;
-    ties go to the method's default options, then to the longer search.
+
+def palette(names: list[str]) -> dict[str, Any]:
+    """One distinct colour per name, for any number of names: tab10 up to ten, evenly spaced hues beyond
+    (a fixed 10-colour table raised ``KeyError`` for the eleventh method)."""
+    colors = sns.color_palette("tab10" if len(names) <= 10 else "husl", len(names))
+    return dict(zip(names, colors, strict=True))
+
+
+def variant_key(df: pd.DataFrame) -> str:
+    """The column that tells configurations apart: ``config_id`` (:mod:`reports.data`), or ``label`` in a
+    frame made without one."""
+    return "config_id" if "config_id" in df else "label"
+
+
+def main_variants(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of one configuration per benchmark, budget and method - what a paper table or Fig. 3 shows.
+
+    A configuration is a config id (the spec without the seed, :func:`harness.rundir_read.config_id`), so
+    runs of different specs are never pooled. Among the configurations with every ROME toggle on
+    (ablation runs switch one off) the one with most runs wins; ties go to the defaults of the budget,
+    then to the method's default options, then to the longer search.
     """
     if df.empty:
         return df
     toggles = df[["td", "ga_theta", "ga_alpha"]]
     full = df[toggles.isna().all(axis=1) | toggles.fillna(True).astype(bool).all(axis=1)]
-    full = full.assign(_epochs=full["search_epochs"].fillna(-1))
+    key = variant_key(full)
+    if "default" not in full:
+        full = full.assign(default=False)
     keep = []
     for _, g in full.groupby(["bench", "budget", "method"], sort=True):
-        runs = g.groupby(["label", "_epochs"])["run_id"].nunique()
+        per = g.groupby(key, sort=True).agg(n=("run_id", "nunique"), label=("label", "first"),
+                                            epochs=("search_epochs", "max"), default=("default", "first"))
         method = g["method"].iloc[0]
-        label, epochs = max(runs.index, key=lambda v: (runs[v], v[0] == method, v[1]))
-        keep.append(g[(g["label"] == label) & (g["_epochs"] == epochs)])
-    return pd.concat(keep).drop(columns="_epochs") if keep else df.iloc[:0]
+        best = max(per.index, key=lambda v: (per.at[v, "n"], bool(per.at[v, "default"]), per.at[v, "label"] == method,
+                                             -1 if pd.isna(per.at[v, "epochs"]) else per.at[v, "epochs"]))
+        keep.append(g[g[key] == best])
+    return pd.concat(keep) if keep else df.iloc[:0]

@@ -1,41 +1,58 @@
 """Recorded runs, profiles and the paper's published numbers as pandas tables.
 
-* :func:`load_runs` - one row per ``result.json`` under a folder (any depth), flattened.
+* :func:`load_runs` - one row per run (a ``result.json`` under a folder, any depth), flattened.
 * :func:`load_history` - one row per run x search epoch (collapse indicators, losses, tau).
+* :func:`load_all` - both from one reading of the folder (what ``harness report`` uses).
 * :func:`load_profiles` - one row per ``profile_*.json`` written by ``harness profile --out``.
 * :func:`published` - ``reports/published/table<N>.csv``: the paper's numbers, each row with a
   ``source`` column naming its table ("ROME Table 1").
 
+Runs are grouped by configuration, never by method name alone: ``config_id`` is the hash of the run's
+resolved spec without its seed (:func:`harness.rundir_read.config_id`), and ``label`` names it - the
+method, its options by their short labels (``K=3``, ``TD off``) and every other field that differs from
+the defaults of its method, benchmark, budget and preset (``rome-v2 (K=3, search.a_lr=0.03)``). Two
+configurations that would still read alike get their config id appended (``[1a2b3c4d]``).
+
 Unreadable files are skipped; what was skipped is listed in ``df.attrs["warnings"]`` as
 ``<path>: unreadable: <reason>``. A ``result.json`` is used only when it validates against the
-schema (:func:`harness.rundir_read.read_result`); FIFOs and directories are never opened.
+schema (:func:`harness.rundir_read.read_result`); FIFOs and directories are never opened. A run id
+found twice (a run folder copied within the runs folder) is counted once, with a warning naming the copy.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from harness.published import PUBLISHED, published  # noqa: F401  (re-exported for reports)
-from harness.rundir_read import Unreadable, find_results, read_json_file, read_result
+from harness.rundir_read import Unreadable, config_id, find_results, read_json_file, read_result
 
 #: method options flattened into columns (absent for a method: NaN)
 OPTION_COLUMNS = ("k", "td", "ga_theta", "ga_alpha", "partial")
+#: the spec sections compared field by field with the defaults (``search.a_lr``, ``eval.epochs``, ...)
+SPEC_SECTIONS = ("search", "eval", "data")
 
 RUN_COLUMNS = ["run_id", "method", *OPTION_COLUMNS, "bench", "space", "dataset", "budget", "seed", "status",
                "test_error", "params", "macs", "parameterless_normal", "skip_connect_normal", "search_epochs",
-               "search_s", "genotype", "label", "path"]
-HISTORY_COLUMNS = ["run_id", "method", *OPTION_COLUMNS, "bench", "budget", "seed", "label", "search_epochs", "epoch",
-                   "tau",
+               "search_s", "search_val_acc", "genotype", "label", "config_id", "settings", "default", "options",
+               "config", "config_hash", "commit", "path"]
+HISTORY_COLUMNS = ["run_id", "method", *OPTION_COLUMNS, "bench", "budget", "seed", "label", "config_id", "default",
+                   "search_epochs", "epoch", "tau",
                    "train_loss", "train_acc", "val_loss", "val_acc", "skip_connect_normal", "parameterless_normal",
                    "seconds"]
 
+Results = list[tuple[Path, dict[str, Any]]]
 
-def _read_results(runs_dir: Path) -> tuple[list[tuple[Path, dict[str, Any]]], list[str]]:
+
+def _read_results(runs_dir: Path) -> tuple[Results, list[str], list[str]]:
+    """The trusted results under ``runs_dir``, each run id once (:func:`_unique`); the warnings about
+    unreadable files, and those about copies of a run (also among the warnings)."""
     results, warnings = [], []
     for path in find_results(Path(runs_dir), "result.json"):
         read = read_result(path)
@@ -43,7 +60,25 @@ def _read_results(runs_dir: Path) -> tuple[list[tuple[Path, dict[str, Any]]], li
             warnings.append(f"{path}: unreadable: {read.reason}")
             continue
         results.append((path, read.data))
-    return results, warnings
+    kept, duplicates = _unique(results)
+    return kept, warnings + duplicates, duplicates
+
+
+def _unique(results: Results) -> tuple[Results, list[str]]:
+    """One result per run id: a run folder copied within the runs folder would count as another seed. The
+    copy kept is the one in a folder named after the run id, then the shallowest, then the first by path;
+    each other copy is named in a warning."""
+    by_id: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
+    for path, r in results:
+        by_id.setdefault(str(r["run_id"]), []).append((path, r))
+    kept, duplicates = [], []
+    for run_id, copies in by_id.items():
+        copies.sort(key=lambda c: (c[0].parent.name != run_id, len(c[0].parts), str(c[0])))
+        kept.append(copies[0])
+        duplicates += [f"{path.parent}: run {run_id} again (a copy of {copies[0][0].parent}); counted once"
+                       for path, _ in copies[1:]]
+    kept.sort(key=lambda c: str(c[0]))
+    return kept, duplicates
 
 
 def _scalar(value: Any) -> Any:
@@ -59,6 +94,73 @@ def variant_label(method: str, options: dict[str, Any]) -> str:
     return option_label(method, options)
 
 
+def _flat(config: dict[str, Any]) -> dict[str, Any]:
+    """``{"search.a_lr": 3e-4, ...}``: the dotted fields of a spec's sections, and its ``preset``."""
+    out = {f"{section}.{k}": v for section in SPEC_SECTIONS
+           if isinstance(config.get(section), dict) for k, v in config[section].items()}
+    out["preset"] = config.get("preset", "default")
+    return out
+
+
+@cache
+def default_spec(method: str, bench: str, budget: str, preset: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The dotted fields and options of the spec a run of ``method`` on ``bench`` at ``budget`` with ``preset``
+    gets without ``--set`` or options (:func:`harness.spec.resolve`), as ``result.json`` records them;
+    ``None`` when that no longer resolves (a method or benchmark unknown to this version). Cached: one
+    resolution per configuration family, however many runs."""
+    from harness.spec import FIXED, resolve
+
+    try:
+        if method == FIXED:
+            spec = resolve(method, bench, budget, preset=preset, genotype={"label": "-", "cells": {}})
+        else:
+            spec = resolve(method, bench, budget, preset=preset)
+    except (ValueError, KeyError, TypeError):  # SpecError is a ValueError
+        return None
+    recorded = json.loads(json.dumps(spec.to_dict()))  # tuples as lists, as in result.json
+    return _flat(recorded), recorded["options"]
+
+
+def _text(value: Any) -> str:
+    """A field's value as ``--set`` takes it (``true``, ``none``, ``0.5,0.999``); floats exactly (``repr``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return ",".join(_text(v) for v in value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def spec_changes(r: dict[str, Any]) -> tuple[list[str], bool]:
+    """``["search.a_lr=0.03", "preset=released"]``: the fields of a run's spec (outside its options) that
+    differ from the defaults of its method, benchmark, budget and preset, sorted by name; and whether the
+    run has the defaults throughout (options included)."""
+    config = r.get("config") if isinstance(r.get("config"), dict) else {}
+    key = tuple(str(config.get(k, r.get(k))) for k in ("method", "bench", "budget"))
+    preset = str(config.get("preset", "default"))
+    found = default_spec(*key, preset)
+    flat = _flat(config)
+    changes = [] if preset == "default" else [f"preset={preset}"]
+    if found is None:
+        return changes, False
+    defaults, options = found
+    changes += [f"{k}={_text(v)}" for k, v in sorted(flat.items())
+                if k != "preset" and k in defaults and v != defaults[k]]
+    same_options = key[0] == "fixed" or (r.get("options") or {}) == options
+    return changes, not changes and same_options
+
+
+def run_label(method: str, options: dict[str, Any], changes: list[str]) -> str:
+    """``rome-v2 (K=3, search.a_lr=0.03)``: :func:`variant_label` and the changed spec fields."""
+    label = variant_label(method, options)
+    if not changes:
+        return label
+    if label == method:
+        return f"{method} ({', '.join(changes)})"
+    return f"{label[:-1]}, {', '.join(changes)})"  # option_label ends with ")" when it names options
+
+
 def _run_row(path: Path, r: dict[str, Any]) -> dict[str, Any]:
     options = r.get("options") or {}
     history = (r.get("search") or {}).get("history") or []
@@ -72,7 +174,11 @@ def _run_row(path: Path, r: dict[str, Any]) -> dict[str, Any]:
         except ValueError:  # a failed run's genotype is not checked by read_result
             last = {}
     ev = r.get("eval") or {}
-    protocol = (r.get("config") or {}).get("protocol") or {}
+    config = r.get("config") or {}
+    protocol = config.get("protocol") or {}
+    env = r.get("env") or {}
+    changes, default = spec_changes(r)
+    commit = str(env.get("git_commit") or "—")[:12] + (" (dirty)" if env.get("git_dirty") else "")
     row = {
         "run_id": r.get("run_id", path.parent.name), "method": r["method"],
         **{c: _scalar(options.get(c)) for c in OPTION_COLUMNS},
@@ -81,45 +187,73 @@ def _run_row(path: Path, r: dict[str, Any]) -> dict[str, Any]:
         "test_error": ev.get("test_error"), "params": ev.get("params"), "macs": ev.get("macs"),
         "parameterless_normal": last.get("parameterless_normal"),
         "skip_connect_normal": last.get("skip_connect_normal"),
-        "search_epochs": ((r.get("config") or {}).get("search") or {}).get(
+        "search_epochs": (config.get("search") or {}).get(
             "epochs", protocol.get("search_epochs", len(history) or None)),
         "search_s": (r.get("timings") or {}).get("search_s"),
-        "genotype": r.get("genotype"), "label": variant_label(r["method"], options), "path": str(path.parent),
+        "search_val_acc": _scalar(last.get("val_acc")) if history else None,
+        "genotype": r.get("genotype"), "label": run_label(r["method"], options, changes),
+        "config_id": config_id(config), "settings": tuple(changes), "default": default, "options": options,
+        "config": config, "config_hash": str(env.get("config_hash") or "—")[:16], "commit": commit,
+        "path": str(path.parent),
     }
     return row
 
 
-def _frame(rows: list[dict[str, Any]], columns: list[str], warnings: list[str]) -> pd.DataFrame:
+def _frame(rows: list[dict[str, Any]], columns: list[str], warnings: list[str],
+           duplicates: list[str] | None = None) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=columns)
     for col in ("test_error", "params", "macs", "parameterless_normal", "skip_connect_normal", "search_epochs",
-                "search_s", "seed", "epoch", "tau", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"):
+                "search_s", "search_val_acc", "seed", "epoch", "tau", "train_loss", "train_acc", "val_loss",
+                "val_acc", "seconds"):
         if col in df:
             df[col] = pd.to_numeric(df[col], errors="coerce")
+    if "default" in df:
+        df["default"] = df["default"].astype(bool)
     df.attrs["warnings"] = warnings
+    df.attrs["duplicates"] = list(duplicates or [])
     return df
 
 
+def _distinct_labels(rows: list[dict[str, Any]]) -> None:
+    """Append ``[<config id>]`` to labels that two configurations of one benchmark and budget share (a field
+    that this version no longer knows, a value printed alike): a label always names one configuration."""
+    seen: dict[tuple[Any, Any, str], set[str]] = {}
+    for row in rows:
+        seen.setdefault((row["bench"], row["budget"], row["label"]), set()).add(row["config_id"])
+    for row in rows:
+        if len(seen[(row["bench"], row["budget"], row["label"])]) > 1:
+            row["label"] = f"{row['label']} [{row['config_id'][:8]}]"
+
+
+def load_all(runs_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`load_runs` and :func:`load_history` from one reading of ``runs_dir``."""
+    results, warnings, duplicates = _read_results(Path(runs_dir))
+    rows = [_run_row(p, r) for p, r in results]
+    _distinct_labels(rows)
+    history = []
+    for base, (_, r) in zip(rows, results, strict=True):
+        for entry in (r.get("search") or {}).get("history") or []:
+            row = {c: base.get(c) for c in HISTORY_COLUMNS}
+            row.update({c: entry.get(c) for c in HISTORY_COLUMNS if c in entry})
+            history.append(row)
+    return (_frame(rows, RUN_COLUMNS, warnings, duplicates),
+            _frame(history, HISTORY_COLUMNS, list(warnings), duplicates))
+
+
 def load_runs(runs_dir: str | Path) -> pd.DataFrame:
-    """One row per ``result.json`` under ``runs_dir``: the columns of :data:`RUN_COLUMNS`.
+    """One row per run under ``runs_dir``: the columns of :data:`RUN_COLUMNS`.
 
     ``parameterless_normal`` and ``skip_connect_normal`` are those of the last search epoch (the
-    derived genotype); ``test_error`` is in percent; ``label`` names the method variant.
+    derived genotype); ``test_error`` is in percent; ``label`` names the configuration, ``config_id``
+    identifies it, ``settings`` holds its changed fields outside the options (``("search.a_lr=0.03",)``)
+    and ``default`` says whether it is the defaults of its method, benchmark, budget and preset.
     """
-    results, warnings = _read_results(Path(runs_dir))
-    return _frame([_run_row(p, r) for p, r in results], RUN_COLUMNS, warnings)
+    return load_all(runs_dir)[0]
 
 
 def load_history(runs_dir: str | Path) -> pd.DataFrame:
     """One row per run x search epoch (runs without a search history contribute nothing)."""
-    results, warnings = _read_results(Path(runs_dir))
-    rows = []
-    for path, r in results:
-        base = _run_row(path, r)
-        for entry in (r.get("search") or {}).get("history") or []:
-            row = {c: base.get(c) for c in HISTORY_COLUMNS}
-            row.update({c: entry.get(c) for c in HISTORY_COLUMNS if c in entry})
-            rows.append(row)
-    return _frame(rows, HISTORY_COLUMNS, warnings)
+    return load_all(runs_dir)[1]
 
 
 def load_profiles(folder: str | Path) -> pd.DataFrame:

@@ -5,16 +5,16 @@ Figures are embedded as base64 PNG (``data:`` URIs), tables come from the sectio
 ``Styler.to_html``, best values in bold. The page needs no network and no JavaScript; it ends with the
 runs it was built from: their config hashes, commits and status. Every string that comes from results
 (run ids, labels, messages, cells) goes through :func:`html.escape`.
+
+Drawings of single runs (``cells/``) are embedded up to :data:`MAX_EMBEDDED` per section and linked
+beyond, and the runs table is written row by row, so that a page over 10,000 runs stays a page.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
-import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,9 @@ img { max-width: 100%; display: block; margin: 0.6em 0 1.4em; border: 1px solid 
 .msg { color: #7a4b00; } .files { font-size: 0.85em; color: #555; } code { font-size: 0.9em; }
 nav a { margin-right: 1em; }
 """
+#: drawings of single runs (in a subfolder, e.g. ``cells/``) embedded per section; the rest are linked
+MAX_EMBEDDED = 50
+RUN_COLUMNS = ["run", "method", "benchmark", "budget", "seed", "status", "test error (%)", "config hash", "commit"]
 
 
 def table_html(shown: Shown, uid: str) -> str:
@@ -53,19 +56,28 @@ def image_html(path: Path, alt: str) -> str:
 
 
 def provenance(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per run: id, variant, benchmark, budget, seed, status, config hash and commit (from result.json)."""
-    rows = []
-    for r in runs.sort_values(["bench", "budget", "label", "seed"]).itertuples() if not runs.empty else []:
-        env: dict[str, Any] = {}
-        with contextlib.suppress(OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-            env = json.loads((Path(r.path) / "result.json").read_text()).get("env") or {}
-        commit = str(env.get("git_commit") or "—")[:12] + (" (dirty)" if env.get("git_dirty") else "")
-        rows.append({"run": r.run_id, "method": r.label, "benchmark": r.bench, "budget": r.budget,
-                     "seed": "—" if pd.isna(r.seed) else str(int(r.seed)), "status": r.status,
-                     "test error (%)": "—" if pd.isna(r.test_error) else f"{r.test_error:.2f}",
-                     "config hash": str(env.get("config_hash") or "—")[:16], "commit": commit})
-    return pd.DataFrame(rows, columns=["run", "method", "benchmark", "budget", "seed", "status", "test error (%)",
-                                       "config hash", "commit"])
+    """Per run: id, configuration, benchmark, budget, seed, status, config hash and commit (as
+    :func:`reports.data.load_runs` read them from result.json; no file is read again)."""
+    if runs.empty:
+        return pd.DataFrame(columns=RUN_COLUMNS)
+    r = runs.sort_values(["bench", "budget", "label", "seed"])
+    get = (lambda c: r[c].astype(str)) if "commit" in r else (lambda c: pd.Series("—", index=r.index))
+    return pd.DataFrame({
+        "run": r["run_id"].astype(str), "method": r["label"].astype(str), "benchmark": r["bench"].astype(str),
+        "budget": r["budget"].astype(str), "seed": r["seed"].map(lambda v: "—" if pd.isna(v) else str(int(v))),
+        "status": r["status"].astype(str),
+        "test error (%)": r["test_error"].map(lambda v: "—" if pd.isna(v) else f"{v:.2f}"),
+        "config hash": get("config_hash"), "commit": get("commit")}, columns=RUN_COLUMNS).reset_index(drop=True)
+
+
+def plain_table_html(frame: pd.DataFrame, caption: str) -> str:
+    """A long table without styling (pandas' Styler takes minutes for 10,000 rows); every cell escaped."""
+    esc = html.escape
+    head = "".join(f"<th>{esc(str(c))}</th>" for c in frame.columns)
+    body = "\n".join("<tr>" + "".join(f"<td>{esc(str(v))}</td>" for v in row) + "</tr>"
+                     for row in frame.itertuples(index=False))
+    return (f"<table>\n<caption>{esc(caption)}</caption>\n<thead><tr>{head}</tr></thead>\n"
+            f"<tbody>\n{body}\n</tbody>\n</table>")
 
 
 def section_html(section: Section, out: Path) -> str:
@@ -79,10 +91,19 @@ def section_html(section: Section, out: Path) -> str:
                  for name, t in section.tables.items() if not t.empty}
     for name, table in shown.items():
         parts.append(table_html(table, slug(section.name, name)))
+    embedded, per_run = 0, []
     for path in section.files:
-        if path.suffix == ".png" and path.exists():
-            parts.append(image_html(path, str(path.relative_to(out)) if path.is_relative_to(out) else path.name))
-    others = [p for p in section.files if p.suffix != ".png"]
+        if path.suffix != ".png" or not path.exists():
+            continue
+        if _rel(path, out).parent != Path(".") and embedded >= MAX_EMBEDDED:
+            per_run.append(path)
+            continue
+        embedded += _rel(path, out).parent != Path(".")
+        parts.append(image_html(path, str(path.relative_to(out)) if path.is_relative_to(out) else path.name))
+    if per_run:
+        parts.append(f'<p class="msg">{len(per_run)} more drawings of single runs are linked below, not '
+                     f"embedded (at most {MAX_EMBEDDED} per section).</p>")
+    others = [p for p in section.files if p.suffix != ".png"] + per_run
     if others:
         links = ", ".join(f'<a href="{html.escape(str(_rel(p, out)))}">{html.escape(str(_rel(p, out)))}</a>'
                           for p in others)
@@ -100,13 +121,12 @@ def write_html(sections: list[Section], runs: pd.DataFrame, runs_dir: Path, out:
     counts = runs["status"].value_counts().to_dict() if not runs.empty else {}
     status = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
     nav = "".join(f'<a href="#{html.escape(slug(s.name))}">{html.escape(s.title)}</a>' for s in sections)
-    runs_table = Shown(provenance(runs), "Runs this report was built from")
     body = ["<h1>Reproduction report</h1>",
             f"<p>Runs folder <code>{html.escape(str(runs_dir))}</code>: {len(runs)} runs "
             f"({html.escape(status)}).</p>",
             f"<nav>{nav}<a href=\"#runs\">Runs</a></nav>",
             *[section_html(s, out) for s in sections],
-            '<h2 id="runs">Runs</h2>', table_html(runs_table, "runs")]
+            '<h2 id="runs">Runs</h2>', plain_table_html(provenance(runs), "Runs this report was built from")]
     page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<title>Reproduction report</title>\n<style>" + STYLE + "</style>\n</head>\n<body>\n"
             + "\n".join(body) + "\n</body>\n</html>\n")

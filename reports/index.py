@@ -1,8 +1,14 @@
 """Build the selected reports from a runs folder and write ``index.md`` linking them.
 
 ``SECTIONS`` maps a report name to its builder; :func:`build_reports` loads the runs, histories and
-profiles once, runs the builders and writes the index. A report without the runs it needs writes
-nothing and says what to run instead (its :class:`~reports.common.Section` messages).
+profiles once (one reading of the runs folder), runs the builders and writes the index. A report
+without the runs it needs writes nothing and says what to run instead (its
+:class:`~reports.common.Section` messages).
+
+What a report costs grows with the configurations it shows (a few figures per benchmark), except the
+drawings of single runs (:data:`DRAWINGS`: a cell drawing per complete run, an architecture-weights
+figure per configuration), four fifths of a report's time over 200 runs. They are made only when named;
+:data:`DEFAULT` is every other report.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import pandas as pd
 
 from reports import ablation, cells, collapse, ksens, latex, memory, tables, weights
 from reports.common import Section, md_table
-from reports.data import load_history, load_profiles, load_runs
+from reports.data import load_all, load_profiles
 from reports.escape import md as md_text
 from reports.html import write_html
 
@@ -41,24 +47,29 @@ SECTIONS: dict[str, Builder] = {
     "cells": lambda i, out: cells.build(i.runs, out, i.runs_dir),
     "weights": lambda i, out: weights.build(i.runs, out, i.runs_dir),
 }
+#: reports that draw single runs: made only when asked for (``--cells``, ``--weights``, ``--all``)
+DRAWINGS = ("cells", "weights")
+DEFAULT = [name for name in SECTIONS if name not in DRAWINGS]
 
 
 def load_inputs(runs_dir: str | Path, profiles_dir: str | Path | None = None) -> Inputs:
     runs_dir = Path(runs_dir)
     profiles_dir = Path(profiles_dir) if profiles_dir is not None else runs_dir
-    return Inputs(runs_dir, profiles_dir, load_runs(runs_dir), load_history(runs_dir), load_profiles(profiles_dir))
+    runs, history = load_all(runs_dir)
+    return Inputs(runs_dir, profiles_dir, runs, history, load_profiles(profiles_dir))
 
 
 def build_reports(runs_dir: str | Path, out: str | Path, names: list[str] | None = None,
-                  profiles_dir: str | Path | None = None) -> list[Section]:
-    """Run the named reports (default: all) and write ``out/index.md``; returns their sections."""
-    names = names or list(SECTIONS)
+                  profiles_dir: str | Path | None = None, inputs: Inputs | None = None) -> list[Section]:
+    """Run the named reports (default: :data:`DEFAULT`, all but the drawings of single runs) and write
+    ``out/index.md``; returns their sections. ``inputs``: the folders already read (:func:`load_inputs`)."""
+    names = names or DEFAULT
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
         raise ValueError(f"unknown report(s) {', '.join(unknown)}; valid: {', '.join(SECTIONS)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    inputs = load_inputs(runs_dir, profiles_dir)
+    inputs = inputs if inputs is not None else load_inputs(runs_dir, profiles_dir)
     sections = [SECTIONS[n](inputs, out) for n in names]
     for s in sections:  # every displayed table also as LaTeX (reports.latex)
         s.files += latex.write_tables(s, out)

@@ -2,7 +2,9 @@
 
 Runs are complete ROME runs with every toggle on (``harness run --k-sweep 1,4,7,10``: the search
 epochs are scaled so every K makes the same number of weight updates); a group is one method on
-one benchmark and budget, reported when it holds at least two values of K.
+one benchmark and budget whose specs differ in nothing but K, the search epochs and the seed (its
+config id without those, :func:`harness.rundir_read.config_id`), reported when it holds at least two
+values of K.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from harness.rundir_read import config_id
 from harness.sweeps import REFERENCE_K, k_epochs
+from reports.ablation import settings_text
 from reports.common import (
     Section,
     budget_note,
@@ -22,12 +26,15 @@ from reports.common import (
     pm,
     save_figure,
     theme,
+    wrap,
     write_csv,
     write_markdown,
 )
 from reports.data import published
 
 GROUP = ["method", "bench", "budget"]
+#: what a K sweep varies: left out of the id that groups its runs
+SWEPT = ("options.k", "search.epochs")
 
 
 def on_sweep(group: pd.DataFrame) -> pd.DataFrame:
@@ -53,11 +60,12 @@ def k_groups(runs: pd.DataFrame) -> list[tuple[tuple, pd.DataFrame, int]]:
     toggles = runs[["td", "ga_theta", "ga_alpha"]]
     rome = runs[runs["k"].notna() & toggles.notna().all(axis=1)]
     rome = rome[rome[["td", "ga_theta", "ga_alpha"]].astype(bool).all(axis=1)]
+    rome = rome.assign(_rest=[config_id(c, without=SWEPT) for c in rome["config"]] if "config" in rome else "")
     out = []
-    for key, g in rome.groupby(GROUP, sort=True):
-        sweep = on_sweep(g)
+    for key, g in rome.groupby([*GROUP, "_rest"], sort=True):
+        sweep = on_sweep(g.drop(columns="_rest"))
         if sweep["k"].nunique() >= 2:
-            out.append((key, sweep, len(g) - len(sweep)))
+            out.append((key[:-1], sweep, len(g) - len(sweep)))
     return out
 
 
@@ -106,7 +114,7 @@ def plot(tables: list[tuple[str, pd.DataFrame]]) -> plt.Figure:
         have = t[t["n"] > 0]
         ax_r.errorbar(have["k"], have["test_error_mean"], yerr=have["test_error_std"].fillna(0), fmt="o-",
                       capsize=4, color="tab:blue")
-        ax_r.set_title(f"Reproduced: {name} (mean ± std over seeds)", fontsize=10)
+        ax_r.set_title(wrap(f"Reproduced: {name} (mean ± std over seeds)", 60), fontsize=10)
         paper = t[t["paper_error_mean"].notna()]
         ax_p.errorbar(paper["k"], paper["paper_error_mean"], yerr=paper["paper_acc_std"], fmt="s-", capsize=4,
                       color="0.3")
@@ -132,10 +140,10 @@ def build(runs: pd.DataFrame, out: Path, runs_dir: str | Path) -> Section:
     csv_parts, figure_tables = [], []
     for key, g, left_out in groups:
         info = dict(zip(GROUP, key, strict=True))
-        name = f"{info['method']}, {info['bench']}, {info['budget']}"
+        name = f"{info['method']}, {info['bench']}, {info['budget']}{settings_text(g, SWEPT)}"
         t = table(g)
         section.tables[name] = t
-        csv_parts.append(t.assign(**info))
+        csv_parts.append(t.assign(**info, settings=settings_text(g, SWEPT)[2:]))
         figure_tables.append((name, t))
         blocks.append(f"## {name}")
         if (note := budget_note({info["budget"]})) is not None:

@@ -30,9 +30,11 @@ from reports.common import (
     fmt,
     main_variants,
     mean_std,
+    palette,
     pm,
     save_figure,
     theme,
+    wrap,
     write_csv,
     write_markdown,
 )
@@ -190,7 +192,7 @@ def plot(runs: pd.DataFrame, compared: pd.DataFrame) -> plt.Figure:
     runs = default_runs(runs)
     benches = sorted(runs["bench"].unique(), key=lambda b: (b not in BENCHMARKS, b))
     methods = sorted(runs["method"].unique())
-    colors = dict(zip(methods, plt.get_cmap("tab10").colors, strict=False))
+    colors = palette(methods)
     any_paper = False
     ncols = min(4, len(benches))
     nrows = -(-len(benches) // ncols)
@@ -216,7 +218,7 @@ def plot(runs: pd.DataFrame, compared: pd.DataFrame) -> plt.Figure:
                     ax.scatter([i + 0.3], [paper["paper_error_mean"].iloc[0]], marker="x", color="black", s=50,
                                zorder=5)
                     any_paper = True
-        names = [", ".join(sorted(g.loc[g["method"] == m, "label"].unique())) or m for m in methods]
+        names = [wrap(", ".join(sorted(g.loc[g["method"] == m, "label"].unique())) or m, 32) for m in methods]
         ax.set_xticks(range(len(methods)), names, rotation=20, ha="right", rotation_mode="anchor")
         ax.set_xlim(-0.6, len(methods) - 0.4)
         budgets = ", ".join(sorted(g["budget"].unique()))

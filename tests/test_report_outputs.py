@@ -58,7 +58,7 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def report_dir(runs_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report")
-    assert main(["report", "--runs", str(runs_dir), "--out", str(out)]) == 0
+    assert main(["report", "--runs", str(runs_dir), "--out", str(out), "--all"]) == 0  # drawings included
     return out
 
 
@@ -188,7 +188,7 @@ def test_html_is_self_contained_and_lists_its_runs(report_dir: Path, runs_dir: P
     for r in results_in(runs_dir):
         assert r["run_id"] in page and r["env"]["config_hash"][:16] in page
     assert "<td" in page and ">better<" in page and ">reproduced<" in page  # the verdict column
-    assert "weights_s2-digits_smoke_rome-v2_K_2_s0.png" in page or "rome-v2 (K=2)" in page
+    assert "rome-v2 (K=2, eval.channels=4" in page  # the configuration's label: options and changed fields
 
 
 def test_html_escapes_strings_from_results(tmp_path: Path) -> None:

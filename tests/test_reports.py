@@ -28,6 +28,15 @@ from reports.data import load_history, load_profiles, load_runs, published
 
 TINY = dict(search_epochs=1, search_subset=64, search_batch=32, search_layers=2, search_channels=4, eval_epochs=1,
             eval_subset=64, eval_layers=2, eval_channels=4)
+#: what TINY changes from the smoke budget, as a label names it (reports.data.run_label)
+TINY_FIELDS = ("eval.channels=4, eval.epochs=1, eval.layers=2, eval.subset=64, search.batch=32, search.channels=4, "
+               "search.epochs={epochs}, search.layers=2, search.subset=64")
+
+
+def tiny_label(name: str, epochs: int = 1) -> str:
+    """``rome-v2 (K=2)`` -> ``rome-v2 (K=2, eval.channels=4, ...)``: the label of a run made with TINY."""
+    fields = TINY_FIELDS.format(epochs=epochs)
+    return f"{name[:-1]}, {fields})" if name.endswith(")") else f"{name} ({fields})"
 
 
 def results_in(folder: Path) -> dict[str, dict[str, Any]]:
@@ -93,8 +102,11 @@ def test_load_runs_flattens_one_row_per_result(runs_dir: Path) -> None:
     assert rome["td"].astype(bool).all() and runs.loc[runs["method"] == "gdas", "k"].isna().all()
     assert runs["test_error"].between(0, 100).all() and (runs["params"] > 0).all()
     assert runs["parameterless_normal"].between(0, 8).all()
-    assert set(runs.loc[runs["method"] == "gdas", "label"]) == {"gdas"}
-    assert set(rome["label"]) == {"rome-v2", "rome-v2 (K=1)", "rome-v2 (K=2)", "rome-v2 (K=4)", "rome-v2 (K=10)"}
+    assert set(runs.loc[runs["method"] == "gdas", "label"]) == {tiny_label("gdas")}
+    assert set(rome["label"]) == {tiny_label("rome-v2"), tiny_label("rome-v2 (K=1)", 7), tiny_label("rome-v2 (K=2)"),
+                                  tiny_label("rome-v2 (K=4)", 2), tiny_label("rome-v2 (K=10)")}
+    assert runs.groupby("label")["config_id"].nunique().eq(1).all()  # a label names one configuration
+    assert runs["config_id"].nunique() == 6 and not runs["default"].any()  # seeds 0 and 1 share their config id
 
 
 def test_load_runs_skips_unreadable_files_with_a_warning(runs_dir: Path, tmp_path: Path) -> None:
@@ -188,18 +200,19 @@ def test_k_report_has_one_row_per_k(runs_dir: Path, tmp_path: Path) -> None:
 def test_collapse_figure_has_one_line_per_method(runs_dir: Path, tmp_path: Path) -> None:
     history = load_history(runs_dir)
     shown = main_variants(history)
-    assert set(shown["label"]) == {"gdas", "rome-v2 (K=2)"}  # the K sweep's variants are not plotted
+    assert set(shown["label"]) == {tiny_label("gdas"), tiny_label("rome-v2 (K=2)")}  # not the K sweep's
     fig = collapse.plot(shown, "test")
     try:
         for ax in fig.axes:
             drawn = [line for line in ax.get_lines() if len(line.get_xdata()) > 0]
             assert len({line.get_color() for line in drawn}) == 2
-        assert [t.get_text() for t in fig.legends[0].get_texts()] == ["gdas (2 seeds)", "rome-v2 (K=2) (2 seeds)"]
+        assert [t.get_text().replace("\n", " ") for t in fig.legends[0].get_texts()] == [
+            f"{tiny_label('gdas')} (2 seeds)", f"{tiny_label('rome-v2 (K=2)')} (2 seeds)"]
     finally:
         plt.close(fig)
     section = collapse.build(history, tmp_path, runs_dir)
     csv = pd.read_csv(tmp_path / "collapse.csv")
-    assert set(csv.loc[csv["plotted"], "label"]) == {"gdas", "rome-v2 (K=2)"}
+    assert set(csv.loc[csv["plotted"], "label"]) == {tiny_label("gdas"), tiny_label("rome-v2 (K=2)")}
     assert len(set(csv["label"])) == 6
     assert {p.name for p in section.files} >= {"collapse.md", "collapse.csv", "collapse_s0-digits_smoke.png",
                                                "collapse_s0-digits_smoke.pdf"}
@@ -233,7 +246,7 @@ def test_benchmarks_table_shows_paper_values_beside_reproduced(runs_dir: Path, t
     t1 = section.tables["table1"].set_index("paper_method")
     assert list(t1.index) == ["DARTS", "GDAS", "ROME"]  # the rows of methods the harness runs
     assert t1.loc["GDAS", "paper_error_mean"] == 2.89 and t1.loc["GDAS", "n"] == 2
-    assert t1.loc["ROME", "variant"] == "rome-v2 (K=2)" and t1.loc["DARTS", "n"] == 0
+    assert t1.loc["ROME", "variant"] == tiny_label("rome-v2 (K=2)") and t1.loc["DARTS", "n"] == 0
     assert t1.loc["GDAS", "diff"] == pytest.approx(t1.loc["GDAS", "error_mean"] - 2.89)
     md = (tmp_path / "out" / "benchmarks.md").read_text()
     assert "2.89 ± 0.09" in md and "3.8 ± 0.4" in md and "2.66 ± 0.06" in md
@@ -249,7 +262,7 @@ def test_benchmarks_table_shows_paper_values_beside_reproduced(runs_dir: Path, t
 def test_report_command_writes_every_report_and_the_index(runs_dir: Path, tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report"
-    assert main(["report", "--runs", str(runs_dir), "--out", str(out)]) == 0
+    assert main(["report", "--runs", str(runs_dir), "--out", str(out), "--all"]) == 0
     printed = capsys.readouterr().out
     # this folder has no ablation runs and no profiles: said, not failed
     assert "ablation: no ROME runs with toggles found in" in printed and "harness run --ablation" in printed
@@ -265,6 +278,17 @@ def test_report_command_writes_every_report_and_the_index(runs_dir: Path, tmp_pa
     assert "no ROME runs with toggles" in index
 
 
+def test_report_draws_single_runs_only_when_asked(runs_dir: Path, tmp_path: Path) -> None:
+    """No flag: every report but the drawings of single runs (a cell drawing per run made 1,000 runs take
+    minutes); --cells draws them."""
+    out = tmp_path / "report"
+    assert main(["report", "--runs", str(runs_dir), "--out", str(out)]) == 0
+    assert (out / "benchmarks.md").exists() and (out / "collapse.md").exists()
+    assert not (out / "cells").exists() and not (out / "cells.md").exists() and not (out / "weights.md").exists()
+    assert main(["report", "--runs", str(runs_dir), "--out", str(out), "--cells"]) == 0
+    assert len(list((out / "cells").glob("*.png"))) == 8 and not (out / "weights.md").exists()
+
+
 def test_report_flags_select_reports(profiles_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
     assert main(["report", "--runs", str(profiles_dir), "--out", str(out), "--memory"]) == 0
@@ -274,9 +298,9 @@ def test_report_flags_select_reports(profiles_dir: Path, tmp_path: Path) -> None
 
 def test_report_on_an_empty_folder_says_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "runs").mkdir()
-    assert main(["report", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
+    assert main(["report", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--all"]) == 0
     printed = capsys.readouterr().out
-    for name in ("benchmarks", "ablation", "k-sensitivity", "collapse", "memory", "cells"):
+    for name in ("benchmarks", "ablation", "k-sensitivity", "collapse", "memory", "cells", "weights"):
         assert f"{name}: no " in printed
     assert (tmp_path / "out" / "index.md").exists()
 

@@ -75,7 +75,7 @@ def test_report_survives_escapes_and_writes_only_inside_out(hostile, tmp_path: P
     runs, expected, outside = hostile
     out = tmp_path / "report"
     before = _tree(tmp_path)
-    assert main(["report", "--runs", str(runs), "--out", str(out)]) == 0
+    assert main(["report", "--runs", str(runs), "--out", str(out), "--all"]) == 0  # --all: the cell drawings too
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
     assert not outside.exists()  # the run ids '../../../../outside/x' and '/.../outside/abs' wrote nothing
