@@ -91,8 +91,31 @@ def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers:
 
 
 REPORT_FLAGS = {"benchmarks": "Tables 1-4", "ablation": "Table 6", "k-sensitivity": "Table 5",
-                "collapse": "Fig. 3", "memory": "Table 7 (from harness profile --out)", "cells": "Fig. 2/5 drawings",
-                "weights": "architecture weights per search epoch"}
+                "collapse": "Fig. 3", "memory": "Table 7 (from harness profile --out)",
+                "cells": "Fig. 2/5 drawings, one per complete run (made only when named)",
+                "weights": "architecture weights per search epoch, a figure per configuration (made only when named)"}
+
+
+def _report_out(out_dir: str, runs: Path) -> Path:
+    """``--out`` of ``harness report``, checked before any run is read or file written: not empty, no
+    regular file where a folder must be (``--out a_file/report``), and not the runs folder or inside it
+    (the report would be written among the runs it reads)."""
+    if not out_dir.strip():
+        raise HarnessError("--out is empty; name a folder for the report")
+    out = Path(out_dir)
+    try:
+        for folder in (out, *out.parents):
+            if folder.is_symlink() or folder.exists():
+                if not folder.is_dir():
+                    raise HarnessError(f"--out {out}: {folder} is not a folder")
+                break
+        real_out, real_runs = out.resolve(), runs.resolve()
+    except OSError:  # an unreadable parent: writing the report says why
+        return out
+    if real_out == real_runs or real_runs in real_out.parents:
+        raise HarnessError(f"--out {out} is inside the runs folder {runs}: the report would lie among the runs it "
+                           "reads; choose a folder outside it")
+    return out
 
 
 @cli.command("report")
@@ -109,28 +132,38 @@ REPORT_FLAGS = {"benchmarks": "Tables 1-4", "ablation": "Table 6", "k-sensitivit
 @click.option("--claims", is_flag=True, help="the paper's claims as tests over seeds (harness/claims.py)")
 @click.option("--claims-budget", default="cpu", show_default=True, help="budget whose runs --claims tests")
 @click.option("--weights", is_flag=True, help=REPORT_FLAGS["weights"])
+@click.option("--all", "all_reports", is_flag=True, help="every report, the drawings of single runs included")
 def report_cmd(runs_dir: str, out_dir: str, profiles_dir: str | None, claims: bool, claims_budget: str,
-               **flags: bool) -> None:
+               all_reports: bool, **flags: bool) -> None:
     """Tables (Markdown, CSV, LaTeX under tex/) and figures (PNG, PDF) of the paper from recorded runs,
-    index.md and one self-contained index.html. No report flag means all. A report whose runs are missing
-    says what to run and is skipped."""
-    from reports.index import build_reports
+    index.md and one self-contained index.html. No report flag means every report but the drawings of
+    single runs (--cells, --weights), which are made only when named (or with --all). Runs are grouped
+    by configuration (the spec without the seed); a run id found twice is counted once, with a warning.
+    A report whose runs are missing says what to run and is skipped."""
+    from reports.index import build_reports, load_inputs
 
     runs = Path(runs_dir)
     if not runs.is_dir():
         raise HarnessError(f"runs folder {runs} does not exist")
     if profiles_dir is not None and not Path(profiles_dir).is_dir():
         raise HarnessError(f"profiles folder {profiles_dir} does not exist")
-    names = [name for name in REPORT_FLAGS if flags[name.replace("-", "_")]]
+    out = _report_out(out_dir, runs)
+    names = list(REPORT_FLAGS) if all_reports else [name for name in REPORT_FLAGS if flags[name.replace("-", "_")]]
+    inputs = load_inputs(runs, profiles_dir)
+    for warning in inputs.runs.attrs.get("duplicates", []):
+        click.echo(f"warning: {warning}", err=True)
     if claims:
         from reports.claims import write_report
 
-        files = write_report(runs, Path(out_dir), claims_budget)
+        try:
+            files = write_report(runs, out, claims_budget, runs=inputs.runs)
+        except OSError as exc:
+            raise HarnessError(f"cannot write the claims to {out}: {exc.strerror or exc}") from None
         click.echo(f"claims: wrote {files[0]} and {files[1]}")
         if not names:
             return
     try:
-        sections = build_reports(runs, Path(out_dir), names, profiles_dir)
+        sections = build_reports(runs, out, names, profiles_dir, inputs=inputs)
     except OSError as exc:
         raise HarnessError(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from None
     for s in sections:
