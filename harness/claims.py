@@ -1,62 +1,133 @@
-"""The paper's claims as statistical tests over seeds, evaluated on recorded runs (`harness report --claims`).
+"""The paper's results as declared claims with tests that can fail (`harness report --claims`, `harness reproduce`).
 
-Each claim (:data:`CLAIMS`) states a hypothesis from the paper, which runs it reads (method, benchmark,
-budget; one value per seed), the test (:mod:`harness.stats`: one-sided Welch t-test, one-sample t-test,
-or a count) and reports the effect with its 95 % interval and p-value. A claim *holds* at a scale when
-the test rejects its null at ``ALPHA`` (0.05, one-sided); one that does not hold is reported with its
-numbers - a finding about that scale, not a failure of the harness.
+A :class:`Claim` is fixed before any run: the paper's result it tests (table, figure or equation), its
+hypothesis in the paper's direction, the runs it needs (:class:`Need`: a method with its options on a
+benchmark, one run per seed of :data:`SEEDS`; a fixed genotype; a memory profile; or nothing, for a
+computation on a fixed supernet) and its test (:mod:`harness.stats`). `harness reproduce` makes exactly
+the declared runs; :func:`evaluate` reads them back.
 
-Runs are never pooled across specs (:func:`evaluate`): a group of a claim holds the seeds of one
-configuration (``config_id``: the resolved spec without the seed), and a claim is evaluated once per
-*variant* - the spec fields its runs change from the defaults of their method, benchmark, budget and
-preset (``settings``; method options aside, since they belong to one method). A claim comparing two
-methods pairs their configurations with the same variant, one row per pair; a claim over one method
-gives one row per configuration; ``td-cells`` and ``healthy-cell-beats-collapsed``, which vary the
-method or genotype themselves, give one row per variant. Runs of the defaults are the variant
-``defaults``.
+Rules (issue 19):
 
-The claims (ROME, Sec. 1, 3.3-3.6, Table 1, Table 5, Fig. 3):
-
-* ``gdas-collapses-s3`` / ``-s2``: GDAS's derived normal cell holds more than half (4 of 8)
-  parameterless ops (Table 1's "Num"; the paper's GDAS reaches 6-8 in S2/S3).
-* ``rome-below-gdas-s3`` / ``-s2``: ROME-v2 keeps fewer parameterless ops than GDAS (Table 1).
-* ``gdas-supernet-worse-s3``: GDAS's supernet ends with a lower search validation accuracy than ROME-v2's
-  (the collapsed supernet of Fig. 3; accuracy of the supernet, not of a derived cell).
-* ``darts-collapses-s3``: DARTS's parameterless count exceeds ROME-v2's (Table 1).
-* ``td-cells``: ROME with TD never derives ``none`` and gives every node two distinct inputs (Eq. 1);
-  a count over all ROME runs, which must be 0.
-* ``k-lowers-gradient-variance``: the K-sample architecture gradient of Eq. 11 varies less with K = 7
-  than with K = 1 (Table 5's mechanism): Welch test on per-repetition squared distances to the mean
-  gradient (computed here on a fixed supernet and batch, no runs needed).
-* ``rome-cells-not-worse-s3``: the test error of ROME-v2's derived cells is not above GDAS's (Table 1);
-  two-sided Welch, reported as the difference.
-* ``healthy-cell-beats-collapsed``: at the budget's evaluation setting a healthy cell (DARTS_V2's normal
-  cell) has a lower test error than a collapsed one (all eight normal-cell ops skip-connections, DARTS_V2's
-  reduction cell) - whether the evaluation can tell cells apart at all (`harness eval` runs).
+* A claim reads only the configurations it declares: the method, benchmark, budget *and options* of a
+  :class:`Need`. Runs are pooled over seeds only within one configuration (``config_id``: the resolved
+  spec without the seed); configurations that change other spec fields (``--set``) are evaluated as a
+  *variant* of their own, one row each, compared only with configurations of the same variant.
+* "Not worse" is a non-inferiority test with the margin :data:`ERROR_MARGIN` stated here, in advance;
+  where the paper says "better" a superiority test is a row of its own. No claim holds on a failure to
+  reject.
+* A count of parameterless ops is compared with its chance level (:func:`chance_pmf`: the exact
+  distribution of the count in a derived normal cell under a uniform architecture, per space and per
+  derivation rule), never with a literal 4; small integer counts use exact or permutation tests.
+* The family is every tested row of one evaluation: Holm's adjustment (:func:`harness.stats.holm`); a row
+  holds when its *adjusted* p is below :data:`ALPHA`. Raw and adjusted p are both shown. Rows without a
+  p-value (an exact count of violations) hold on the count itself and are outside the family.
+* A claim that cannot be evaluated still gets its row: ``not evaluated: <reason>``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import itertools
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from harness import stats
 
 ALPHA = 0.05
 DEFAULTS = "defaults"
-HALF_OF_NORMAL_CELL = 4.0
+#: the seeds of every declared run (>= 5 per configuration, issue 19)
+SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
+#: the non-inferiority margin of "not worse" test-error claims, in percentage points, fixed before the runs:
+#: a ROME cell may be at most this much worse than its rival for "not worse" to hold. One point is about
+#: 1.5 to 3 times the seed-to-seed std of a digits evaluation at budget cpu (docs/cpu-budget results).
+ERROR_MARGIN = 1.0
+#: Fig. 3 "ROME not rising": the most skip-connections ROME's normal cell may gain over the search
+SKIP_RISE_MARGIN = 1.0
+#: Table 5's K at the scale model (the paper: 1, 4, 7, 10; 10 is left out to keep the suite in hours)
+K_LEVELS: tuple[int, ...] = (1, 3, 5, 7)
 #: the collapsed cell of ``healthy-cell-beats-collapsed``: every normal-cell op a skip-connection
 ALL_SKIP_NORMAL = [["skip_connect", i % 2] for i in range(8)]
+#: Table 7's shape (batch 64, 16 channels, 8 cells, 32 x 32 images of S0)
+PROFILE_SHAPE = {"bench": "s0-c10", "batch_size": 64, "channels": 16, "layers": 8, "image_size": 32, "subnets": 20}
+NOT_EVALUATED = "not evaluated: "
+#: the method (and options) whose sampled paths ``eq1-sampled-paths`` counts
+EQ1_METHOD: tuple[str, dict[str, Any]] = ("rome-v2", {})
+
+
+# -- what a claim declares -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Need:
+    """One configuration a claim reads: ``kind`` ``search`` (a search run of ``method`` with ``options`` on
+    ``bench``, per seed; ``k_sweep``: search epochs scaled to 7/K as Table 5, :func:`harness.sweeps.k_epochs`),
+    ``fixed`` (``harness eval`` of genotype ``genotype`` on ``bench``, per seed) or ``profile`` (`harness
+    profile` of ``method`` at :data:`PROFILE_SHAPE`)."""
+
+    method: str
+    bench: str
+    options: tuple[tuple[str, Any], ...] = ()
+    kind: str = "search"
+    genotype: str | None = None
+    k_sweep: bool = False
+
+    @property
+    def opts(self) -> dict[str, Any]:
+        return dict(self.options)
+
+    def resolved_options(self) -> dict[str, Any]:
+        if self.kind == "fixed":
+            return {}
+        from methods.base import method_class
+
+        return method_class(self.method).resolve_options(self.opts)
+
+    def label(self) -> str:
+        if self.kind == "fixed":
+            return f"fixed {self.genotype} on {self.bench}"
+        from methods.base import option_label
+
+        text = f"{option_label(self.method, self.opts)} on {self.bench}"
+        return f"profile of {text}" if self.kind == "profile" else text
+
+    def configs(self, budget: str, seeds: Iterable[int]) -> list[Any]:
+        """The run specs of this need (none for a profile)."""
+        from harness.run import fixed_config, make_config
+
+        if self.kind == "profile":
+            return []
+        if self.kind == "fixed":
+            return [fixed_config(fixed_genotype(str(self.genotype)), str(self.genotype), self.bench, budget, s)
+                    for s in seeds]
+        if self.k_sweep:
+            from harness.sweeps import k_sweep_configs
+
+            k = int(self.opts["k"])
+            rest = {n: v for n, v in self.options if n != "k"}
+            return k_sweep_configs(self.bench, budget, seeds, ks=(k,), method=self.method, options=rest)
+        return [make_config(self.method, self.bench, budget, s, self.opts) for s in seeds]
+
+
+def search(method: str, bench: str, **options: Any) -> Need:
+    return Need(method, bench, tuple(sorted(options.items())))
+
+
+def fixed_genotype(name: str) -> Any:
+    """``DARTS_V2`` or ``all-skip`` (DARTS_V2 with :data:`ALL_SKIP_NORMAL` as its normal cell)."""
+    from spaces.genotype import KNOWN, from_dict, to_dict
+
+    if name == "all-skip":
+        return from_dict({**to_dict(KNOWN["DARTS_V2"]), "normal": ALL_SKIP_NORMAL})
+    return KNOWN[name]
 
 
 @dataclass
 class Outcome:
-    """A claim's result at one budget."""
+    """One row of the claims table: a claim's test on one variant (or why it was not evaluated)."""
 
     claim: str
     hypothesis: str
@@ -70,15 +141,57 @@ class Outcome:
     holds: bool | None
     detail: str
     variant: str = DEFAULTS  # the spec fields the runs change from the defaults (outside the claim's own)
+    source: str = ""
+    p_holm: float | None = None
 
     def row(self) -> dict[str, Any]:
         out = dict(self.__dict__)
-        return {**{k: out.pop(k) for k in ("claim", "hypothesis", "budget", "variant")}, **out}
+        return {**{k: out.pop(k) for k in ("claim", "source", "hypothesis", "budget", "variant")}, **out}
+
+
+@dataclass
+class Data:
+    """What claims read: one row per run (:func:`reports.data.load_runs`), optionally the per-epoch
+    history (:func:`reports.data.load_history`) and the memory profiles (:func:`reports.data.load_profiles`)."""
+
+    runs: pd.DataFrame
+    history: pd.DataFrame | None = None
+    profiles: pd.DataFrame | None = None
 
 
 Frame = pd.DataFrame
-ClaimFn = Callable[[Frame, str], "Outcome | list[Outcome] | None"]
+Evaluator = Callable[["Claim", Data, str], list[Outcome]]
 
+
+@dataclass(frozen=True)
+class Claim:
+    """A result of the paper as a test, declared before the runs (module docstring)."""
+
+    name: str
+    source: str
+    hypothesis: str
+    test: str
+    needs: tuple[Need, ...]
+    fn: Evaluator = field(compare=False, repr=False)
+    column: str = "test_error"
+
+    def evaluate(self, data: Data, budget: str) -> list[Outcome]:
+        return self.fn(self, data, budget)
+
+    def outcome(self, budget: str, seeds: str, t: stats.Test | None, holds: bool | None, detail: str,
+                variant: str = DEFAULTS, effect: float | None = None) -> Outcome:
+        if t is None:
+            return Outcome(self.name, self.hypothesis, budget, seeds, self.test, effect, None, None, None, holds,
+                           detail, variant, self.source)
+        return Outcome(self.name, self.hypothesis, budget, seeds, self.test, t.effect, t.low, t.high, t.p, holds,
+                       detail, variant, self.source)
+
+    def missing(self, budget: str, reason: str, variant: str = DEFAULTS) -> Outcome:
+        return Outcome(self.name, self.hypothesis, budget, "-", self.test, None, None, None, None, None,
+                       NOT_EVALUATED + reason, variant, self.source)
+
+
+# -- the runs of a need ----------------------------------------------------------------------------------------
 
 @dataclass
 class Config:
@@ -96,21 +209,53 @@ def _variant(settings: Any) -> str:
 def _prepared(df: Frame) -> Frame:
     """``df`` with the columns the grouping reads (a frame made by hand: one configuration per method)."""
     missing = {"config_id": df["method"], "label": df["method"],
-               "settings": pd.Series([()] * len(df), index=df.index, dtype=object)}
+               "settings": pd.Series([()] * len(df), index=df.index, dtype=object),
+               "options": pd.Series([{}] * len(df), index=df.index, dtype=object)}
     return df.assign(**{k: v for k, v in missing.items() if k not in df})
 
 
-def _configs(df: Frame, method: str, bench: str, budget: str) -> list[Config]:
-    """Per config id, the complete runs of ``method`` on ``bench`` at ``budget``, sorted by seed."""
-    sel = df[(df["method"] == method) & (df["bench"] == bench) & (df["budget"] == budget)
-             & (df["status"] == "complete")]
-    return [Config(str(g["label"].iloc[0]), _variant(g["settings"].iloc[0]), g.sort_values("seed"))
+def _same_options(recorded: Any, need: Need) -> bool:
+    mine = need.resolved_options()
+    if not isinstance(recorded, dict):
+        return not mine
+    try:
+        theirs = need.__class__(need.method, need.bench, tuple(sorted(recorded.items()))).resolved_options()
+    except (ValueError, KeyError, TypeError):
+        return False
+    return theirs == mine
+
+
+def configs(df: Frame, need: Need, budget: str) -> list[Config]:
+    """Per config id, the complete runs of ``need`` at ``budget`` (method, benchmark and options as
+    declared; a fixed need: its genotype), sorted by seed."""
+    if df.empty:
+        return []
+    sel = df[(df["method"] == ("fixed" if need.kind == "fixed" else need.method)) & (df["bench"] == need.bench)
+             & (df["budget"] == budget) & (df["status"] == "complete")]
+    if need.kind == "fixed":
+        from spaces.genotype import to_dict
+
+        want = to_dict(fixed_genotype(str(need.genotype)))
+        sel = sel.loc[[isinstance(g, dict) and g.get("normal") == want["normal"] and g.get("reduce") == want["reduce"]
+                       for g in sel["genotype"]]]
+    else:
+        sel = sel.loc[[_same_options(o, need) for o in sel["options"]]]
+    scaled = _scaled_epochs(need, budget)
+    return [Config(str(g["label"].iloc[0]),
+                   _variant(tuple(s for s in g["settings"].iloc[0] if s != scaled) if scaled
+                            else g["settings"].iloc[0]), g.sort_values("seed"))
             for _, g in sel.groupby("config_id", sort=True)]
 
 
-def _pairs(a: list[Config], b: list[Config]) -> list[tuple[Config, Config]]:
-    """The configurations of two methods that change the same spec fields to the same values."""
-    return [(x, y) for x in a for y in b if x.variant == y.variant]
+@cache
+def _scaled_epochs(need: Need, budget: str) -> str | None:
+    """``search.epochs=<E>`` of a K-sweep need (Table 5's 7/K scaling is the need's own, not a variant)."""
+    if not need.k_sweep:
+        return None
+    try:
+        return f"search.epochs={need.configs(budget, [0])[0].search.epochs}"
+    except (ValueError, KeyError):
+        return None
 
 
 def _values(config: Config, col: str) -> tuple[list[float], list[int]]:
@@ -126,201 +271,453 @@ def _mean(xs: list[float]) -> float:
     return sum(xs) / len(xs)
 
 
-def _greater(name: str, hypothesis: str, col: str, a: tuple[str, str], b: tuple[str, str], unit: str
-             ) -> ClaimFn:
-    """Welch one-sided: mean of ``col`` for (method, bench) ``a`` above that of ``b``."""
-    def fn(df: Frame, budget: str) -> list[Outcome]:
-        out = []
-        for ca, cb in _pairs(_configs(df, *a, budget), _configs(df, *b, budget)):
-            x, sx = _values(ca, col)
-            y, sy = _values(cb, col)
-            if len(x) < 2 or len(y) < 2:
-                continue
-            t = stats.welch(x, y, alternative="greater")
-            out.append(Outcome(name, hypothesis, budget, _seeds((ca.label, sx), (cb.label, sy)),
-                               "Welch t, one-sided", t.effect, t.low, t.high, t.p, t.p < ALPHA,
-                               f"{ca.label} {_mean(x):.2f} vs {cb.label} {_mean(y):.2f} {unit} "
-                               f"(n={len(x)}, {len(y)})", ca.variant))
-        return out
-    return fn
+def _variants(df: Frame, needs: tuple[Need, ...], budget: str) -> tuple[dict[str, list[Config]], str | None]:
+    """Per variant, one configuration per need (variants where every need has runs); else the reason."""
+    per_need = [configs(df, n, budget) for n in needs]
+    for need, found in zip(needs, per_need, strict=True):
+        if not found:
+            return {}, f"no complete runs of {need.label()} at budget {budget}"
+    variants = sorted({c.variant for found in per_need for c in found}, key=lambda v: (v != DEFAULTS, v))
+    out = {v: [next(c for c in found if c.variant == v) for found in per_need] for v in variants
+           if all(any(c.variant == v for c in found) for found in per_need)}
+    return out, None if out else "no variant (changed spec fields) has runs of every configuration it needs"
 
 
-def _above_half(name: str, method: str, bench: str) -> ClaimFn:
-    def fn(df: Frame, budget: str) -> list[Outcome]:
-        out = []
-        for c in _configs(df, method, bench, budget):
-            x, sx = _values(c, "parameterless_normal")
-            if len(x) < 2:
-                continue
-            t = stats.one_sample(x, HALF_OF_NORMAL_CELL, alternative="greater")
-            out.append(Outcome(name, f"{method}'s normal cell in {bench} keeps more than 4 of 8 parameterless ops "
-                               "(collapse, Table 1)", budget, _seeds((c.label, sx)), "one-sample t vs 4, one-sided",
-                               t.effect, t.low, t.high, t.p, t.p < ALPHA,
-                               f"mean {_mean(x):.2f} parameterless ops, per seed {[int(v) for v in x]}", c.variant))
-        return out
-    return fn
+def _per_variant(claim: Claim, data: Data, budget: str,
+                 body: Callable[[list[Config], str], Outcome]) -> list[Outcome]:
+    groups, reason = _variants(data.runs, claim.needs, budget)
+    if reason:
+        return [claim.missing(budget, reason)]
+    return [body(cs, v) for v, cs in groups.items()]
 
 
-def _two_sided(name: str, hypothesis: str, col: str, a: tuple[str, str], b: tuple[str, str]) -> ClaimFn:
-    """Holds unless ``a``'s mean is significantly above ``b``'s (a 'not worse' claim)."""
-    def fn(df: Frame, budget: str) -> list[Outcome]:
-        out = []
-        for ca, cb in _pairs(_configs(df, *a, budget), _configs(df, *b, budget)):
-            x, sx = _values(ca, col)
-            y, sy = _values(cb, col)
-            if len(x) < 2 or len(y) < 2:
-                continue
-            t = stats.welch(x, y)
-            worse = t.p < ALPHA and t.effect > 0
-            out.append(Outcome(name, hypothesis, budget, _seeds((ca.label, sx), (cb.label, sy)),
-                               "Welch t, two-sided", t.effect, t.low, t.high, t.p, not worse,
-                               f"{ca.label} {_mean(x):.2f} vs {cb.label} {_mean(y):.2f} % test error", ca.variant))
-        return out
-    return fn
+def _two_seeds(claim: Claim, budget: str, variant: str, *groups: tuple[Config, list[float]]) -> Outcome | None:
+    short = [c.label for c, x in groups if len(x) < 2]
+    return claim.missing(budget, f"fewer than 2 seeds of {', '.join(short)}", variant) if short else None
 
 
-def _by_variant(df: Frame) -> list[tuple[str, Frame]]:
-    """``df`` split by variant (the changed spec fields outside the options), ``defaults`` first."""
-    variants = [_variant(s) for s in df["settings"]]
-    return [(v, df.loc[[x == v for x in variants]])
-            for v in sorted(set(variants), key=lambda v: (v != DEFAULTS, v))]
+# -- chance level of a parameterless count ---------------------------------------------------------------------
+
+@cache
+def _normal_shape(space: str) -> Any:
+    from spaces.registry import build_supernet
+
+    shapes = build_supernet(space, c=4, layers=3, num_classes=10).shapes
+    if "normal" not in shapes or not shapes["normal"].ops_on_edges:
+        raise ValueError(f"the chance level of a parameterless count is defined for DARTS spaces, not {space}")
+    return shapes["normal"]
 
 
-def _td_cells(df: Frame, budget: str) -> list[Outcome]:
-    """A count over every ROME method and option (what the claim is about), per variant."""
-    from harness.check import td_cell_ok
+def chance_rule(method: str, options: dict[str, Any] | None = None) -> str:
+    """``gdas``: GDAS's derivation (per node the top 2 (edge, op) pairs over all non-``none`` ops, two may
+    share an edge; ROME without TD too); ``edges``: per node the top 2 edges, on each its best non-``none``
+    op (ROME with TD, DARTS, PC-DARTS)."""
     from methods.base import METHODS
 
-    done = df[(df["budget"] == budget) & (df["status"] == "complete")]
-    rome = done.loc[[m in METHODS and METHODS[m].disentangles_topology(o if isinstance(o, dict) else {})
-                 for m, o in zip(done["method"], done.get("options", [{}] * len(done)), strict=True)]]
-    out = []
-    for variant, runs in _by_variant(rome):
-        bad = [f"{r.bench}/{r.method}/seed{r.seed}" for r in runs.itertuples()
-               if not all(td_cell_ok(r.genotype[c]) for c in ("normal", "reduce"))]
-        out.append(Outcome("td-cells", "ROME (TD) never derives 'none' and keeps two distinct inputs per node "
-                           "(Eq. 1)", budget, f"{len(runs)} ROME runs", "count of violating runs", float(len(bad)),
-                           None, None, None, not bad, ", ".join(bad) or "no violation", variant))
-    return out
+    if method == "gdas" or (method in METHODS and method.startswith("rome")
+                            and not METHODS[method].disentangles_topology(options or {})):
+        return "gdas"
+    return "edges"
 
 
-def _healthy_vs_collapsed(df: Frame, budget: str) -> list[Outcome]:
-    """Per benchmark and variant (the genotype is what the claim varies)."""
-    fixed = df[(df["method"] == "fixed") & (df["budget"] == budget) & (df["status"] == "complete")]
-    if fixed.empty:
-        return []
-    from spaces.genotype import KNOWN, to_dict
+@cache
+def chance_pmf(space: str, rule: str) -> tuple[float, ...]:
+    """The exact distribution of the number of parameterless ops in a derived normal cell of ``space``
+    under a uniform architecture (exchangeable op and edge weights: every ranking equally likely), for the
+    derivation ``rule`` (:func:`chance_rule`); ``none`` is never derived. Per node the kept choices are
+    enumerated, and the nodes' counts convolved (nodes are independent). DARTS spaces only."""
+    from spaces.genotype import PARAMETERLESS
 
-    darts_v2 = to_dict(KNOWN["DARTS_V2"])["normal"]
-    out = []
-    for variant, runs in _by_variant(fixed):
-        healthy = runs.loc[[g["normal"] == darts_v2 for g in runs["genotype"]]]
-        collapsed = runs.loc[[g["normal"] == ALL_SKIP_NORMAL for g in runs["genotype"]]]
-        for bench in sorted(set(healthy["bench"]) & set(collapsed["bench"])):
-            x = healthy[healthy["bench"] == bench].sort_values("seed")
-            y = collapsed[collapsed["bench"] == bench].sort_values("seed")
-            if len(x) < 2 or len(y) < 2:
-                continue
-            t = stats.welch(list(y["test_error"]), list(x["test_error"]), alternative="greater")
-            out.append(Outcome("healthy-cell-beats-collapsed", f"on {bench} an all-skip normal cell has a higher "
-                               "test error than DARTS_V2's (the evaluation tells cells apart)", budget,
-                               _seeds(("all-skip", list(y["seed"])), ("DARTS_V2", list(x["seed"]))),
-                               "Welch t, one-sided", t.effect, t.low, t.high, t.p, t.p < ALPHA,
-                               f"all-skip {y['test_error'].mean():.2f} vs DARTS_V2 {x['test_error'].mean():.2f} % "
-                               "test error", variant))
-    return out
+    shape = _normal_shape(space)
+    total = [1.0]
+    for edges, k in zip(shape.node_edges, shape.in_degree, strict=True):
+        node: dict[int, float] = {}
+        if rule == "gdas":
+            cands = [(e, o) for e in edges for o in shape.ops[e] if o != "none"]
+            picks = list(itertools.combinations(cands, k))
+            for pick in picks:
+                c = sum(o in PARAMETERLESS for _, o in pick)
+                node[c] = node.get(c, 0.0) + 1 / len(picks)
+        elif rule == "edges":
+            pairs = list(itertools.combinations(edges, k))
+            for pair in pairs:
+                choices = [[o for o in shape.ops[e] if o != "none"] for e in pair]
+                combos = list(itertools.product(*choices))
+                for ops in combos:
+                    c = sum(o in PARAMETERLESS for o in ops)
+                    node[c] = node.get(c, 0.0) + 1 / (len(pairs) * len(combos))
+        else:
+            raise ValueError(f"unknown derivation rule {rule!r}; valid: gdas, edges")
+        pmf = [node.get(c, 0.0) for c in range(k + 1)]
+        total = [sum(total[i] * pmf[c - i] for i in range(len(total)) if 0 <= c - i < len(pmf))
+                 for c in range(len(total) + len(pmf) - 1)]
+    return tuple(total)
 
 
-# -- K and the variance of the architecture gradient (Eq. 11) --------------------------------------------------
+def chance_mean(space: str, rule: str) -> float:
+    return sum(c * p for c, p in enumerate(chance_pmf(space, rule)))
 
-def gradient_spread(k: int, repeats: int = 20, seed: int = 0, space: str = "s3") -> list[float]:
-    """Per repetition, the squared distance of ROME-v2's K-sample architecture gradient (Eq. 11, averaged
-    over K samples) from the mean of all repetitions, on one fixed supernet and batch."""
+
+# -- claim bodies ----------------------------------------------------------------------------------------------
+
+def _above_chance(claim: Claim, data: Data, budget: str) -> list[Outcome]:
+    """One need: its parameterless count exceeds the chance level (exact test of the sum over seeds)."""
+    need = claim.needs[0]
+    space = need.bench.split("-")[0]
+    rule = chance_rule(need.method, need.opts)
+    pmf = chance_pmf(space, rule)
+
+    def body(cs: list[Config], variant: str) -> Outcome:
+        x, sx = _values(cs[0], "parameterless_normal")
+        if not x:
+            return claim.missing(budget, f"no parameterless count in the runs of {cs[0].label}", variant)
+        t = stats.sum_vs_pmf([int(v) for v in x], pmf, alternative="greater")
+        return claim.outcome(budget, _seeds((cs[0].label, sx)), t, None,
+                             f"mean {_mean(x):.2f} parameterless ops, per seed {[int(v) for v in x]}; chance "
+                             f"{chance_mean(space, rule):.2f} ({rule} rule, {space})", variant)
+    return _per_variant(claim, data, budget, body)
+
+
+def _count_below(claim: Claim, data: Data, budget: str) -> list[Outcome]:
+    """Needs (a, b): ``a``'s count in ``claim.column`` is below ``b``'s (exact permutation test)."""
+    def body(cs: list[Config], variant: str) -> Outcome:
+        (x, sx), (y, sy) = _values(cs[0], claim.column), _values(cs[1], claim.column)
+        short = _two_seeds(claim, budget, variant, (cs[0], x), (cs[1], y))
+        if short:
+            return short
+        t = stats.permutation(x, y, alternative="less")
+        return claim.outcome(budget, _seeds((cs[0].label, sx), (cs[1].label, sy)), t, None,
+                             f"{cs[0].label} {_mean(x):.2f} vs {cs[1].label} {_mean(y):.2f} {claim.column}", variant)
+    return _per_variant(claim, data, budget, body)
+
+
+def _error_test(superior: bool) -> Evaluator:
+    """Needs (a, b): ``a``'s test error is not worse than ``b``'s by :data:`ERROR_MARGIN` (non-inferiority),
+    or (``superior``) is lower (Welch one-sided)."""
+    def fn(claim: Claim, data: Data, budget: str) -> list[Outcome]:
+        def body(cs: list[Config], variant: str) -> Outcome:
+            (x, sx), (y, sy) = _values(cs[0], "test_error"), _values(cs[1], "test_error")
+            short = _two_seeds(claim, budget, variant, (cs[0], x), (cs[1], y))
+            if short:
+                return short
+            t = stats.welch(x, y, alternative="less") if superior else stats.noninferiority(x, y, ERROR_MARGIN)
+            return claim.outcome(budget, _seeds((cs[0].label, sx), (cs[1].label, sy)), t, None,
+                                 f"{cs[0].label} {_mean(x):.2f} vs {cs[1].label} {_mean(y):.2f} % test error"
+                                 + ("" if superior else f"; margin {ERROR_MARGIN:g} points"), variant)
+        return _per_variant(claim, data, budget, body)
+    return fn
+
+
+def _trend(claim: Claim, data: Data, budget: str) -> list[Outcome]:
+    """Needs: one configuration per K; ``claim.column`` falls as K rises (Kendall tau permutation test)."""
+    def body(cs: list[Config], variant: str) -> Outcome:
+        levels, values, seeds = [], [], []
+        for need, c in zip(claim.needs, cs, strict=True):
+            x, sx = _values(c, claim.column)
+            levels += [float(need.opts["k"])] * len(x)
+            values += x
+            seeds.append((c.label, sx))
+        if len(values) < 3:
+            return claim.missing(budget, "fewer than 3 runs over K", variant)
+        t = stats.trend(levels, values, alternative="less")
+        means = ", ".join(f"K={int(n.opts['k'])} {_mean(_values(c, claim.column)[0]):.2f}"
+                          for n, c in zip(claim.needs, cs, strict=True) if _values(c, claim.column)[0])
+        return claim.outcome(budget, _seeds(*seeds), t, None,
+                             f"mean {claim.column}: {means}; effect: Theil-Sen slope per unit of K", variant)
+    return _per_variant(claim, data, budget, body)
+
+
+def _factor(name: str) -> Evaluator:
+    """Needs: the 8 TD x GA-theta x GA-alpha configurations (Table 6 order); switching ``name`` on lowers the
+    test error, within each of the 4 strata that differ in ``name`` only (stratified permutation test)."""
+    def fn(claim: Claim, data: Data, budget: str) -> list[Outcome]:
+        def body(cs: list[Config], variant: str) -> Outcome:
+            by = {tuple(bool(n.opts[f]) for f in ("td", "ga_theta", "ga_alpha")): c
+                  for n, c in zip(claim.needs, cs, strict=True)}
+            i = ("td", "ga_theta", "ga_alpha").index(name)
+            strata, seeds = [], []
+            for key, on in by.items():
+                if not key[i]:
+                    continue
+                off = by[tuple(False if j == i else v for j, v in enumerate(key))]
+                x, sx = _values(on, "test_error")
+                y, sy = _values(off, "test_error")
+                if len(x) < 2 or len(y) < 2:
+                    return claim.missing(budget, f"fewer than 2 seeds of {on.label} or {off.label}", variant)
+                strata.append((x, y))
+                seeds += [(on.label, sx), (off.label, sy)]
+            t = stats.stratified(strata, alternative="less")
+            return claim.outcome(budget, _seeds(*dict(seeds).items()), t, None,
+                                 f"mean over {len(strata)} strata of (on - off) test error {t.effect:.2f} points",
+                                 variant)
+        return _per_variant(claim, data, budget, body)
+    return fn
+
+
+def _slopes(data: Data, c: Config) -> tuple[list[float], list[int]]:
+    """Per run of ``c``, the least-squares slope of its normal cell's skip-connections over the search
+    epochs times the epochs (the rise over the search)."""
+    h = data.history
+    out, seeds = [], []
+    for r in c.runs.itertuples():
+        rows = h[h["run_id"] == r.run_id].dropna(subset=["skip_connect_normal"]).sort_values("epoch")
+        if len(rows) < 2:
+            continue
+        e, s = rows["epoch"].astype(float), rows["skip_connect_normal"].astype(float)
+        var = float(((e - e.mean()) ** 2).sum())
+        slope = float(((e - e.mean()) * (s - s.mean())).sum()) / var if var else 0.0
+        out.append(slope * (len(rows) - 1))
+        seeds.append(int(r.seed))
+    return out, seeds
+
+
+def _skip_rise(rising: bool) -> Evaluator:
+    """Fig. 3 over the search history: ``rising``: the skip-connections of the need's normal cell rise
+    (sign-flip test of the fitted rise > 0); else they rise by less than :data:`SKIP_RISE_MARGIN`
+    (sign-flip test of rise - margin < 0: "not rising" must be shown, not assumed)."""
+    def fn(claim: Claim, data: Data, budget: str) -> list[Outcome]:
+        if data.history is None or data.history.empty:
+            return [claim.missing(budget, "no search history was read")]
+
+        def body(cs: list[Config], variant: str) -> Outcome:
+            x, sx = _slopes(data, cs[0])
+            if len(x) < 2:
+                return claim.missing(budget, f"fewer than 2 runs of {cs[0].label} with 2 or more epochs", variant)
+            bound = 0.0 if rising else SKIP_RISE_MARGIN
+            t = stats.sign_flip(x, bound, alternative="greater" if rising else "less")
+            t = replace(t, effect=t.effect + bound, low=t.low + bound, high=t.high + bound)
+            return claim.outcome(budget, _seeds((cs[0].label, sx)), t, None,
+                                 f"rise of skip-connections over the search (fitted), per seed "
+                                 f"{[round(v, 2) for v in x]}" + ("" if rising else
+                                                                   f"; margin {SKIP_RISE_MARGIN:g}"), variant)
+        return _per_variant(claim, data, budget, body)
+    return fn
+
+
+def _profile_values(profiles: Frame | None, need: Need) -> list[float] | None:
+    """The saved bytes per sampled subnet of ``need``'s profile (a method that samples nothing: one value)."""
+    if profiles is None or profiles.empty or "method" not in profiles:
+        return None
+    for r in profiles.to_dict("records"):
+        if (r.get("method") != need.method or r.get("space") != need.bench.split("-")[0]
+                or not _same_options(r.get("options"), need)):
+            continue
+        sub = r.get("subnets")
+        if isinstance(sub, dict) and sub.get("values"):
+            return [float(v) for v in sub["values"]]
+        if r.get("saved_bytes") is not None and not math.isnan(float(r["saved_bytes"])):
+            return [float(r["saved_bytes"])]
+    return None
+
+
+def _memory_ratio(claim: Claim, data: Data, budget: str) -> list[Outcome]:
+    """Needs (a, b) profiles: ``a``'s saved bytes per graph below ``b``'s; the ratio of means with a
+    bootstrap interval, tested one-sided (permutation over subnets; against one value: sign-flip)."""
+    a, b = claim.needs
+    x, y = _profile_values(data.profiles, a), _profile_values(data.profiles, b)
+    if x is None or y is None:
+        lacking = [n.label() for n, v in ((a, x), (b, y)) if v is None]
+        return [claim.missing(budget, f"no {' or '.join(lacking)} (harness profile --out)")]
+    if len(y) == 1:
+        ratio = stats.ratio_of_means(x, [y[0]] * len(x)) if len(x) > 1 else None
+        test = stats.sign_flip(x, y[0], alternative="less") if len(x) > 1 else None
+    elif len(x) == 1:
+        ratio, test = stats.ratio_of_means([x[0]] * len(y), y), stats.sign_flip(y, x[0], alternative="greater")
+    else:
+        ratio, test = stats.ratio_of_means(x, y), stats.permutation(x, y, alternative="less")
+    r = _mean(x) / _mean(y)
+    seeds = f"{a.label()}: {len(x)} subnets; {b.label()}: {len(y)}"
+    detail = f"saved bytes {_mean(x) / 2**20:.2f} vs {_mean(y) / 2**20:.2f} MiB, ratio {r:.3f}"
+    if test is None or ratio is None:  # one value each: a measurement, no test
+        return [claim.outcome(budget, seeds, None, r < 1, detail + " (one pass each: measured, not tested)",
+                              effect=r)]
+    out = claim.outcome(budget, seeds, test, None, detail)
+    out.effect, out.low, out.high = ratio.effect, ratio.low, ratio.high
+    return [out]
+
+
+def sampled_path_violations(method: str, options: dict[str, Any] | None = None, space: str = "s3",
+                            draws: int = 100, seed: int = 0) -> int:
+    """How many of ``draws`` sampled paths break Eq. 1 (every intermediate node has exactly ``in_degree``
+    (2) active incoming edges, none carrying ``none``), sampled by ``method`` on a small supernet of
+    ``space`` whose architecture logits are redrawn (N(0, 3^2)) before each draw, so that paths far from
+    uniform are sampled too. A method without TD keeps every edge active and breaks it."""
     from methods.base import build_method, method_hparams
     from spaces.registry import build_supernet
 
     torch.manual_seed(seed)
-    method = build_method("rome-v2", build_supernet(space, c=8, layers=5, num_classes=10),
-                          method_hparams("rome-v2"),
-                          {"k": k})
-    method.begin_epoch(25, 50)
-    gen = torch.Generator().manual_seed(seed + 1)
-    x, y = torch.randn(32, 3, 16, 16, generator=gen), torch.randint(0, 10, (32,), generator=gen)
-    params = method.arch_parameters()
-    grads = []
-    for _ in range(repeats):
-        total = [torch.zeros_like(p) for p in params]
-        for _ in range(k):
-            loss = F.cross_entropy(method.model(x, method.sample()), y) / k
-            for acc, g in zip(total, torch.autograd.grad(loss, params), strict=True):
-                acc += g
-        grads.append(torch.cat([g.flatten() for g in total]))
-    stacked = torch.stack(grads)
-    return ((stacked - stacked.mean(0)) ** 2).sum(1).tolist()
+    m = build_method(method, build_supernet(space, c=4, layers=3, num_classes=10), method_hparams(method),
+                     options or {})
+    m.begin_epoch(0, 2)
+    bad = 0
+    with torch.no_grad():
+        for _ in range(draws):
+            for p in m.arch_parameters():
+                p.normal_(0.0, 3.0)
+            sample = m.sample()
+            broken = False
+            for t, shape in m.shapes.items():
+                s = sample[t]
+                active = set(range(shape.n_edges)) if getattr(s, "active", None) is None else set(s.active)
+                for edges, k in zip(shape.node_edges, shape.in_degree, strict=True):
+                    on = [e for e in edges if e in active]
+                    if len(on) != k or any(shape.ops[e][s.op_index[e]] == "none" for e in on):
+                        broken = True
+            bad += broken
+    return bad
 
 
-def _k_variance(df: Frame, budget: str) -> Outcome:
-    low_k, high_k = gradient_spread(1), gradient_spread(7)
-    t = stats.welch(low_k, high_k, alternative="greater")
-    ratio = _mean(low_k) / _mean(high_k)
-    return Outcome("k-lowers-gradient-variance", "the architecture gradient of Eq. 11 varies less with K = 7 "
-                   "than with K = 1 (Table 5's mechanism)", "fixed supernet", "20 repetitions per K",
-                   "Welch t, one-sided", t.effect, t.low, t.high, t.p, t.p < ALPHA,
-                   f"mean squared deviation K=1 {_mean(low_k):.3g}, K=7 {_mean(high_k):.3g} (ratio {ratio:.1f}; "
-                   "1/K sampling predicts 7)", "-")
+def _eq1(claim: Claim, data: Data, budget: str) -> list[Outcome]:
+    """ROME-v2 with TD: 0 of the sampled paths break Eq. 1; controls without TD (GDAS, ROME-v2 TD off) shown."""
+    draws = 100
+    rome = sampled_path_violations(*EQ1_METHOD, draws=draws)
+    gdas = sampled_path_violations("gdas", {}, draws=draws)
+    off = sampled_path_violations("rome-v2", {"td": False}, draws=draws)
+    return [claim.outcome("fixed supernet", f"{draws} sampled paths per method", None, rome == 0,
+                          f"paths breaking Eq. 1: ROME-v2 {rome}/{draws}; controls without TD: GDAS {gdas}/{draws}, "
+                          f"ROME-v2 (TD off) {off}/{draws}", "-", effect=float(rome))]
 
 
-#: name -> (needs runs, evaluation: one outcome, one per variant, or none)
-CLAIMS: dict[str, tuple[bool, ClaimFn]] = {
-    "gdas-collapses-s3": (True, _above_half("gdas-collapses-s3", "gdas", "s3-digits")),
-    "gdas-collapses-s2": (True, _above_half("gdas-collapses-s2", "gdas", "s2-digits")),
-    "rome-below-gdas-s3": (True, _greater(
-        "rome-below-gdas-s3", "ROME-v2 keeps fewer parameterless ops than GDAS in S3 (Table 1)",
-        "parameterless_normal", ("gdas", "s3-digits"), ("rome-v2", "s3-digits"), "parameterless ops")),
-    "rome-below-gdas-s2": (True, _greater(
-        "rome-below-gdas-s2", "ROME-v2 keeps fewer parameterless ops than GDAS in S2 (Table 1)",
-        "parameterless_normal", ("gdas", "s2-digits"), ("rome-v2", "s2-digits"), "parameterless ops")),
-    "darts-collapses-s3": (True, _greater(
-        "darts-collapses-s3", "DARTS keeps more parameterless ops than ROME-v2 in S3 (Table 1)",
-        "parameterless_normal", ("darts", "s3-digits"), ("rome-v2", "s3-digits"), "parameterless ops")),
-    "gdas-supernet-worse-s3": (True, _greater(
-        "gdas-supernet-worse-s3", "GDAS's supernet ends with lower search validation accuracy than "
-        "ROME-v2's in S3 (collapse, Fig. 3)", "search_val_acc", ("rome-v2", "s3-digits"), ("gdas", "s3-digits"),
-        "% search val acc")),
-    "td-cells": (True, _td_cells),
-    "rome-cells-not-worse-s3": (True, _two_sided(
-        "rome-cells-not-worse-s3", "ROME-v2's derived cells are not worse than GDAS's in S3 (test error, "
-        "Table 1)", "test_error", ("rome-v2", "s3-digits"), ("gdas", "s3-digits"))),
-    "healthy-cell-beats-collapsed": (True, _healthy_vs_collapsed),
-    "k-lowers-gradient-variance": (False, _k_variance),
-}
+def _healthy_vs_collapsed(claim: Claim, data: Data, budget: str) -> list[Outcome]:
+    """Needs (healthy, collapsed): the all-skip normal cell has a higher test error (Welch one-sided)."""
+    def body(cs: list[Config], variant: str) -> Outcome:
+        (x, sx), (y, sy) = _values(cs[0], "test_error"), _values(cs[1], "test_error")
+        short = _two_seeds(claim, budget, variant, (cs[0], x), (cs[1], y))
+        if short:
+            return short
+        t = stats.welch(y, x, alternative="greater")
+        return claim.outcome(budget, _seeds(("all-skip", sy), ("DARTS_V2", sx)), t, None,
+                             f"all-skip {_mean(y):.2f} vs DARTS_V2 {_mean(x):.2f} % test error", variant)
+    return _per_variant(claim, data, budget, body)
 
 
-def evaluate(runs: Frame, budget: str, names: list[str] | None = None) -> list[Outcome]:
-    """Every claim (or those in ``names``) on the runs of ``budget``: one outcome per variant (module
-    docstring), none where a claim lacks two seeds per group."""
-    if not runs.empty:
-        runs = _prepared(runs)
-    out: list[Outcome] = []
-    for name, (needs_runs, fn) in CLAIMS.items():
-        if names is not None and name not in names:
-            continue
-        if needs_runs and runs.empty:
-            continue
-        found = fn(runs, budget)
-        out += [] if found is None else [found] if isinstance(found, Outcome) else found
+# -- the claims ------------------------------------------------------------------------------------------------
+
+def _claims() -> list[Claim]:
+    out: list[Claim] = []
+    rome, gdas = "rome-v2", "gdas"
+    for n in (1, 2, 3, 4):
+        b = f"s{n}-digits"
+        r, g = search(rome, b), search(gdas, b)
+        out += [
+            Claim(f"gdas-collapses-s{n}", "Table 1", f"GDAS's normal cell in S{n} keeps more parameterless ops "
+                  "than chance (collapse)", "exact test of the sum over seeds vs the chance distribution, one-sided",
+                  (g,), _above_chance),
+            Claim(f"rome-below-gdas-s{n}", "Table 1", f"ROME-v2 keeps fewer parameterless ops than GDAS in S{n}",
+                  "exact permutation, one-sided", (r, g), _count_below, "parameterless_normal"),
+            Claim(f"rome-error-not-worse-s{n}", "Table 1", f"ROME-v2's cells in S{n} are not worse than GDAS's "
+                  f"(test error, margin {ERROR_MARGIN:g} points)", "non-inferiority Welch t, one-sided", (r, g),
+                  _error_test(False)),
+            Claim(f"rome-error-better-s{n}", "Table 1", f"ROME-v2's cells in S{n} have a lower test error than "
+                  "GDAS's", "Welch t, one-sided", (r, g), _error_test(True)),
+        ]
+    s0 = "s0-digits"
+    for rival in ("gdas", "darts", "pcdarts"):
+        pair = (search(rome, s0), search(rival, s0))
+        out += [
+            Claim(f"s0-not-worse-than-{rival}", "Table 2", f"ROME-v2's S0 cell is not worse than {rival}'s "
+                  f"(test error, margin {ERROR_MARGIN:g} points)", "non-inferiority Welch t, one-sided", pair,
+                  _error_test(False)),
+            Claim(f"s0-better-than-{rival}", "Table 2", f"ROME-v2's S0 cell has a lower test error than {rival}'s",
+                  "Welch t, one-sided", pair, _error_test(True)),
+        ]
+    ks = tuple(Need(rome, s0, (("k", k),), k_sweep=True) for k in K_LEVELS)
+    for col, what in (("parameterless_normal", "parameterless ops"), ("test_error", "test error")):
+        out.append(Claim(f"k-trend-{'num' if col != 'test_error' else 'error'}", "Table 5",
+                         f"ROME-v2's {what} fall as K rises over {', '.join(map(str, K_LEVELS))} (S0, search "
+                         "epochs scaled to 7/K)", "Kendall tau permutation, one-sided", ks, _trend, col))
+    factorial = tuple(Need(rome, s0, (("ga_alpha", ga), ("ga_theta", gt), ("td", td)))
+                      for td, gt, ga in itertools.product((False, True), repeat=3))
+    for factor, label in (("td", "TD"), ("ga_theta", "GA-theta"), ("ga_alpha", "GA-alpha")):
+        out.append(Claim(f"ablation-{factor.replace('_', '-')}", "Table 6", f"switching {label} on lowers "
+                         "ROME-v2's S0 test error (the other two factors held fixed)",
+                         "stratified permutation, one-sided", factorial, _factor(factor)))
+    for rival in ("gdas", "darts"):
+        out.append(Claim(f"memory-below-{rival}", "Table 7", f"ROME-v2 saves fewer bytes for backward per search "
+                         f"step than {rival} (ratio below 1; S0, batch 64, 16 channels, 8 cells)",
+                         "permutation over sampled subnets, one-sided; ratio of means, bootstrap 95 % CI",
+                         (Need(rome, "s0-c10", kind="profile"), Need(rival, "s0-c10", kind="profile")),
+                         _memory_ratio))
+    out += [
+        Claim("gdas-skip-rises", "Fig. 3", "GDAS's normal cell gains skip-connections over the search (S0)",
+              "sign-flip permutation of the fitted rise, one-sided", (search(gdas, s0),), _skip_rise(True)),
+        Claim("rome-skip-flat", "Fig. 3", f"ROME-v2's normal cell gains fewer than {SKIP_RISE_MARGIN:g} "
+              "skip-connection over the search (S0)", "sign-flip permutation of rise - margin, one-sided",
+              (search(rome, s0),), _skip_rise(False)),
+    ]
+    for n in (1, 2, 3):
+        b = f"nb1s{n}-digits"
+        pair = (search(rome, b), search(gdas, b))
+        out += [
+            Claim(f"nb1s{n}-skip-below-gdas", "Fig. 4-5", f"ROME-v2's cell in NAS-Bench-1Shot1 space {n} keeps "
+                  "fewer skip-connections than GDAS's", "exact permutation, one-sided", pair, _count_below,
+                  "skip_connect_normal"),
+            Claim(f"nb1s{n}-not-worse", "Fig. 4-5", f"ROME-v2's cell in NAS-Bench-1Shot1 space {n} is not worse "
+                  f"than GDAS's (test error, margin {ERROR_MARGIN:g} points)", "non-inferiority Welch t, one-sided",
+                  pair, _error_test(False)),
+        ]
+    out += [
+        Claim("eq1-sampled-paths", "Eq. 1", "every path ROME-v2 (TD) samples during search gives each node "
+              "exactly 2 incoming edges, none of them 'none' (methods without TD break it)",
+              "count of violating paths (must be 0)", (), _eq1),
+        Claim("healthy-cell-beats-collapsed", "scale check", "at the budget's evaluation an all-skip normal cell "
+              "has a higher test error than DARTS_V2's (the evaluation tells cells apart)", "Welch t, one-sided",
+              (Need("fixed", "s2-digits", kind="fixed", genotype="DARTS_V2"),
+               Need("fixed", "s2-digits", kind="fixed", genotype="all-skip")), _healthy_vs_collapsed),
+    ]
     return out
 
 
+#: every claim by name, in report order
+CLAIMS: dict[str, Claim] = {c.name: c for c in _claims()}
+
+
+def select(names: Iterable[str] | None) -> list[Claim]:
+    """The claims named (all for ``None``); ``ValueError`` naming the unknown ones and the valid names."""
+    if names is None:
+        return list(CLAIMS.values())
+    names = list(names)
+    unknown = [n for n in names if n not in CLAIMS]
+    if unknown:
+        raise ValueError(f"unknown claim(s) {', '.join(unknown)}; valid: {', '.join(CLAIMS)}")
+    return [CLAIMS[n] for n in CLAIMS if n in names]
+
+
+def adjust(outcomes: list[Outcome]) -> list[Outcome]:
+    """Holm over the tested rows (those with a p-value); each holds when its adjusted p < :data:`ALPHA`."""
+    tested = [o for o in outcomes if o.p is not None and not math.isnan(o.p)]
+    for o, q in zip(tested, stats.holm([float(o.p) for o in tested]), strict=True):  # type: ignore[arg-type]
+        o.p_holm, o.holds = q, q < ALPHA
+    return outcomes
+
+
+def evaluate(runs: Frame, budget: str, names: list[str] | None = None, history: Frame | None = None,
+             profiles: Frame | None = None) -> list[Outcome]:
+    """Every claim (or those in ``names``) on the runs of ``budget``: one row per variant, a ``not
+    evaluated`` row where a claim lacks its runs; Holm over the family of tested rows."""
+    data = Data(_prepared(runs) if not runs.empty else runs, history, profiles)
+    out: list[Outcome] = []
+    for claim in select(names):
+        try:
+            out += claim.evaluate(data, budget)
+        except (ValueError, KeyError) as exc:  # a malformed input: the row says so instead of vanishing
+            out.append(claim.missing(budget, f"{type(exc).__name__}: {exc}"))
+    return adjust(out)
+
+
 def _fmt(x: float | None, digits: int = 2) -> str:
-    return "-" if x is None else f"{x:.{digits}g}" if abs(x) < 1e-2 and x != 0 else f"{x:.{digits}f}"
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if math.isinf(x):
+        return "-inf" if x < 0 else "inf"
+    return f"{x:.{digits}g}" if abs(x) < 1e-2 and x != 0 else f"{x:.{digits}f}"
 
 
 def table(outcomes: list[Outcome]) -> pd.DataFrame:
     return pd.DataFrame([{
-        "claim": o.claim, "hypothesis": o.hypothesis, "budget": o.budget, "variant": o.variant, "seeds": o.seeds,
-        "test": o.test,
+        "claim": o.claim, "source": o.source, "hypothesis": o.hypothesis, "budget": o.budget, "variant": o.variant,
+        "seeds": o.seeds, "test": o.test,
         "effect": _fmt(o.effect), "95 % CI": "-" if o.low is None else f"[{_fmt(o.low)}, {_fmt(o.high)}]",
-        "p": "-" if o.p is None else f"{o.p:.3g}",
+        "p": "-" if o.p is None else f"{o.p:.3g}", "p (Holm)": "-" if o.p_holm is None else f"{o.p_holm:.3g}",
         "holds": {True: "yes", False: "**no**", None: "-"}[o.holds], "numbers": o.detail,
     } for o in outcomes])

@@ -1,20 +1,25 @@
-"""The claims of :mod:`harness.claims` over recorded runs, as ``claims.md`` and ``claims.csv``
-(``harness report --claims``).
+"""The claims of :mod:`harness.claims` over recorded runs, as ``claims.md``, ``claims.csv``,
+``claims.tex`` and ``claims.html`` (``harness report --claims``, ``harness reproduce``).
 
-A claim is evaluated per variant: runs are pooled over seeds only within one configuration (config id),
-and groups of different methods are compared only when they change the same spec fields from their
-defaults (``variant``, :func:`harness.claims.evaluate`); each variant is one row.
+Every declared claim has a row (``not evaluated: <reason>`` when its runs are missing); a claim is
+evaluated per variant: runs are pooled over seeds only within one configuration (config id), and
+configurations are compared only when they change the same spec fields from their defaults. Raw and
+Holm-adjusted p-values are both shown.
 """
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import pandas as pd
 
-from harness.claims import ALPHA, evaluate, table
-from reports.common import md_table
-from reports.data import load_runs
+from harness.claims import ALPHA, ERROR_MARGIN, evaluate, table
+from harness.rundir_read import Unreadable, read_json_file
+from reports.common import Shown, md_table
+from reports.data import load_all
+from reports.html import plain_table_html
+from reports.latex import to_latex
 
 Frame = pd.DataFrame
 
@@ -22,29 +27,64 @@ Frame = pd.DataFrame
 def load(runs_dir: str | Path) -> Frame:
     """One row per run (:func:`reports.data.load_runs`: with the final search validation accuracy, the
     options, the config id and the changed spec fields that the claims read)."""
-    return load_runs(runs_dir)
+    return load_all(runs_dir)[0]
 
 
-def write_report(runs_dir: str | Path, out: str | Path, budget: str = "cpu", runs: Frame | None = None
-                 ) -> list[Path]:
-    """``claims.md`` and ``claims.csv`` in ``out`` for the runs of ``budget`` under ``runs_dir`` (``runs``:
-    those runs already loaded)."""
-    outcomes = evaluate(load(runs_dir) if runs is None else runs, budget)
+def load_profiles(folder: str | Path) -> Frame:
+    """Per ``profile_*.json`` under ``folder``: method, options, space and the saved bytes with their
+    per-subnet values (``subnets``), which the flattened profile table of the memory report leaves out.
+    Unreadable or foreign files are skipped (the memory report names them)."""
+    rows = []
+    for path in sorted(Path(folder).rglob("profile_*.json")) if Path(folder).is_dir() else []:
+        try:
+            p = read_json_file(path)
+            rows.append({"method": str(p["method"]), "options": dict(p.get("options") or {}),
+                         "space": str(p.get("space")), "saved_bytes": float(p["saved_bytes"]),
+                         "subnets": p.get("subnets") if isinstance(p.get("subnets"), dict) else None,
+                         "path": str(path)})
+        except (Unreadable, KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return pd.DataFrame(rows)
+
+
+RULES = (f"Each claim was declared before the runs (harness/claims.py): the runs it reads, its hypothesis in the "
+         f"paper's direction and its test. A tested row holds when its Holm-adjusted p (over every tested row "
+         f"of this table) is below {ALPHA}; rows without a p-value are exact counts. \"Not worse\" rows are "
+         f"non-inferiority tests with a margin of {ERROR_MARGIN:g} test-error points fixed in advance, so no "
+         "claim holds on a failure to reject; parameterless counts are compared with their chance level under a "
+         "uniform architecture, per space and derivation rule. Runs are pooled over seeds only when their specs "
+         "differ in nothing else; each variant (the spec fields changed from the defaults, `defaults` for none) "
+         "is a row of its own. A claim whose runs are missing says so.")
+
+
+def write_report(runs_dir: str | Path, out: str | Path, budget: str = "cpu", runs: Frame | None = None,
+                 history: Frame | None = None, profiles_dir: str | Path | None = None,
+                 names: list[str] | None = None) -> list[Path]:
+    """``claims.md``, ``claims.csv``, ``claims.tex`` and ``claims.html`` in ``out`` for the runs of ``budget``
+    under ``runs_dir`` (``runs``/``history``: already loaded; profiles from ``profiles_dir``, default the
+    runs folder); ``names``: only these claims."""
+    if runs is None or history is None:
+        runs, history = load_all(runs_dir)
+    profiles = load_profiles(Path(profiles_dir) if profiles_dir is not None else Path(runs_dir))
+    outcomes = evaluate(runs, budget, names, history=history, profiles=profiles)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     df = pd.DataFrame([o.row() for o in outcomes])
     csv = out / "claims.csv"
     df.to_csv(csv, index=False)
+    shown = table(outcomes)
     md = out / "claims.md"
-    blocks = [f"# Claims as tests over seeds (budget {budget})",
-              f"A claim holds when its test rejects the null at {ALPHA} (one-sided unless stated); effects are "
-              "differences of means (first group minus second) with 95 % intervals. A claim that does not hold "
-              "is a finding at this scale. Runs are pooled over seeds only when their specs differ in nothing "
-              "else; each variant (the spec fields changed from the defaults, `defaults` for none) is a row of "
-              "its own.", md_table(table(outcomes), raw=("holds",)) if outcomes else
-              f"No runs of budget {budget} under {runs_dir}."]
-    md.write_text("\n\n".join(blocks) + "\n")
-    return [md, csv]
+    md.write_text("\n\n".join([f"# The paper's claims as tests (budget {budget})", RULES,
+                               md_table(shown, raw=("holds",))]) + "\n")
+    caption = f"The paper's claims as tests (budget {budget})"
+    plain = shown.assign(holds=shown["holds"].str.replace("*", "", regex=False))
+    tex = out / "claims.tex"
+    tex.write_text(to_latex(Shown(plain.drop(columns=["hypothesis", "numbers"]), caption), "tab:claims") + "\n")
+    page = out / "claims.html"
+    page.write_text(f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(caption)}</title>"
+                    f"</head><body>\n<h1>{html.escape(caption)}</h1>\n<p>{html.escape(RULES)}</p>\n"
+                    f"{plain_table_html(plain, caption)}\n</body></html>\n")
+    return [md, csv, tex, page]
 
 
-__all__ = ["load", "write_report"]
+__all__ = ["RULES", "load", "write_report"]
