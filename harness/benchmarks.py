@@ -98,15 +98,32 @@ BUDGETS: dict[str, Sets] = {
               "eval.subset": 1400},
     # the claims budget (README "What the cpu budget shows"): the search supernet trains on the digits
     # (search val acc >= 75 % for GDAS and ROME-v2 in S2 after 20 epochs), a run in minutes on one core;
-    # the evaluation is small and short (200 training images) so that derived cells differ in test error
+    # the evaluation is small and short (200 training images) so that derived cells differ in test error.
+    # search.scale=arch-steps: 20 epochs of 11 architecture steps move alpha as far as the paper's 50 of
+    # 391 (a_lr x architecture steps as the paper protocol's; harness.spec.arch_steps, README "cpu budget")
     "cpu": {**_SMALL, "search.layers": 5, "search.channels": 8, "search.epochs": 20, "search.batch": 64,
-            "search.subset": None, "options.k": 3, "eval.layers": 5, "eval.channels": 8, "eval.epochs": 10,
-            "eval.batch": 32, "eval.subset": 200},
+            "search.subset": None, "search.scale": "arch-steps", "options.k": 3, "eval.layers": 5,
+            "eval.channels": 8, "eval.epochs": 10, "eval.batch": 32, "eval.subset": 200},
     # `harness check`: the fixed reproduction suite (15 runs on the digits), seconds per run on 2 cores
     "check": {**_SMALL, "search.layers": 3, "search.channels": 4, "search.epochs": 3, "search.batch": 32,
               "search.subset": 256, "options.k": 3, "eval.layers": 3, "eval.channels": 8, "eval.epochs": 4,
               "eval.batch": 32, "eval.subset": 512},
 }
+
+
+#: images per search split (each half of the training set; ImageNet: 10 % of its 1,281,167 training
+#: images, ROME Table 4), from which the architecture steps per epoch follow (a split of n images at
+#: batch b is ceil(n / b) steps; harness.data)
+SEARCH_SPLIT_IMAGES: dict[str, int] = {"digits": 700, "c10": 25_000, "c100": 25_000, "svhn": 73_257 // 2,
+                                       "imagenet": 128_116}
+#: the dataset whose paper protocol a stand-in's runs scale to (the digits stand in for CIFAR-10)
+STANDS_IN_FOR: dict[str, str] = {"digits": "c10"}
+
+
+def paper_dataset(bench_id: str) -> str:
+    """The dataset of the paper's protocol for ``bench_id`` (``s3-digits``: ``c10``)."""
+    dataset = get(bench_id).dataset
+    return STANDS_IN_FOR.get(dataset, dataset)
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,11 @@ def list_cmd(fields: bool) -> None:
     click.echo("benchmarks: " + ", ".join(BENCHMARKS))
     click.echo("groups:     " + ", ".join(f"{g} ({len(v)})" for g, v in GROUPS.items()))
     click.echo("budgets:    " + ", ".join(BUDGETS))
+    for name, table in BUDGETS.items():
+        if table.get("search.scale", "none") != "none":
+            click.echo(f"  {name}: search.scale={table['search.scale']} (search.a_lr x architecture steps as the "
+                       "paper protocol's; `harness run --dry-run` shows search.a_lr, a_lr_ref, arch_steps_ref, "
+                       "arch_steps)")
     click.echo("presets:    " + ", ".join(PRESETS))
     if fields:
         spec = RunSpec("-", "-", "-", 0)

@@ -18,6 +18,13 @@ ARCH_WEIGHTS = {"type": "object", "additionalProperties": {
                                                                                    "maximum": 1}}},
                    "edges": {"type": "array", "items": {"type": "number", "minimum": 0}}}}}
 
+#: per cell type, the mean entropy (nats) of the op distributions and, where the method has edge
+#: parameters, of the nodes' input distributions (harness.search.arch_entropy); results made before
+#: it was recorded have none
+ENTROPY = {"type": "object", "additionalProperties": {
+    "type": "object", "required": ["ops"], "additionalProperties": False,
+    "properties": {"ops": {"type": "number", "minimum": 0}, "edges": {"type": "number", "minimum": 0}}}}
+
 HISTORY_ENTRY = {
     "type": "object",
     "required": ["epoch", "tau", "skip_connect_normal", "parameterless_normal", "genotype", "train_loss",
@@ -26,7 +33,8 @@ HISTORY_ENTRY = {
                    "skip_connect_normal": {"type": "integer", "minimum": 0},
                    "parameterless_normal": {"type": "integer", "minimum": 0},
                    "train_loss": _NUM, "train_acc": _NUM, "val_loss": _NUM, "val_acc": _NUM,
-                   "genotype": {"type": "object"}, "arch_weights": ARCH_WEIGHTS},
+                   "genotype": {"type": "object"}, "arch_weights": ARCH_WEIGHTS,
+                   "op_entropy_normal": {"type": "number", "minimum": 0}, "entropy": ENTROPY},
 }
 
 RESULT_SCHEMA: dict[str, Any] = {

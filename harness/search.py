@@ -3,8 +3,8 @@
 from and a ``save`` callback that writes the checkpoint after each epoch.
 
 Hooks for what an epoch reports: ``on_epoch(entry, method)`` sees each history entry (loss, accuracy,
-tau, lr, the derived genotype, the architecture weights) and the method before it is saved (the
-TensorBoard logger of :mod:`harness.tblog`); :func:`epoch_entry` builds the entry.
+tau, lr, the derived genotype, the architecture weights and their entropy) and the method before it is
+saved (the TensorBoard logger of :mod:`harness.tblog`); :func:`epoch_entry` builds the entry.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from harness import data, health
@@ -40,13 +41,63 @@ def build_search_method(spec: RunSpec, space: str, num_classes: int, in_channels
     return build_method(spec.method, net, s, spec.options)
 
 
+#: decimals of the recorded entropies (nats)
+ENTROPY_DECIMALS = 4
+
+
+def _entropy(p: torch.Tensor) -> torch.Tensor:
+    """``-sum p log p`` over the last dimension, in nats (``0 log 0 = 0``: ops a method never samples)."""
+    return torch.special.entr(p).sum(-1)
+
+
+def _edge_distributions(method: SearchMethod, cell_type: str) -> list[torch.Tensor]:
+    """Per node that keeps fewer inputs than it has candidates, the distribution its inputs are chosen
+    from: ``softmax(beta)`` over its candidate edges (PC-DARTS's edge normalisation, ROME-v2's
+    Gumbel-Top-2, every method's ``beta`` where ops sit on nodes), or ROME-v1's softmax over the node's
+    input subsets (``beta['<cell>_<node>']``, Eq. 4-5). Empty where the method has no edge parameters."""
+    shape, beta = method.shapes[cell_type], method.beta
+    out = []
+    for node, (edges, k) in enumerate(zip(shape.node_edges, shape.in_degree, strict=True)):
+        if k >= len(edges):
+            continue  # nothing to choose: every input is kept
+        if cell_type in beta:
+            out.append(F.softmax(beta[cell_type][list(edges)], dim=-1))
+        elif f"{cell_type}_{node}" in beta:
+            out.append(F.softmax(beta[f"{cell_type}_{node}"], dim=-1))
+    return out
+
+
+def arch_entropy(method: SearchMethod) -> dict[str, dict[str, float]]:
+    """Per cell type, how far the architecture distribution is from uniform (a search whose entropy
+    stays at its start has not learnt an architecture, whatever it derives):
+
+    * ``ops``: the mean over op decisions of the entropy of ``softmax(alpha)`` over the ops the method
+      may sample (uniform: ``log 7`` in S0, ``log 3`` in S3, ``log 2`` for ROME in S3, which never samples ``none``);
+    * ``edges``: the mean over choosing nodes of the entropy of their input distribution
+      (:func:`_edge_distributions`); absent where the method has no edge parameters (DARTS and GDAS
+      in the DARTS spaces rank a node's inputs by op weights, which are no distribution over them).
+    """
+    out: dict[str, dict[str, float]] = {}
+    with torch.no_grad():
+        for t in method.shapes:
+            entry = {"ops": round(float(_entropy(method.op_probabilities(t)).mean()), ENTROPY_DECIMALS)}
+            dists = _edge_distributions(method, t)
+            if dists:
+                entry["edges"] = round(sum(float(_entropy(d)) for d in dists) / len(dists), ENTROPY_DECIMALS)
+            out[t] = entry
+    return out
+
+
 def epoch_entry(method: SearchMethod, epoch: int, lr: float, steps: int, sums: dict[str, float],
                 seconds: float) -> dict[str, Any]:
     """One epoch of ``result.json``'s search history."""
     genotype = method.genotype()
+    entropy = arch_entropy(method)
+    normal = entropy.get("normal") or next(iter(entropy.values()))  # NAS-Bench-1Shot1: its one cell
     return {"epoch": epoch, "tau": method.tau, "lr": lr, "steps": steps,
             **{k: v / max(steps, 1) for k, v in sums.items()},
             "skip_connect_normal": genotype.skip_normal(), "parameterless_normal": genotype.parameterless_normal(),
+            "op_entropy_normal": normal["ops"], "entropy": entropy,
             "genotype": genotype.to_dict(), "arch_weights": method.arch_weights(), "seconds": seconds}
 
 

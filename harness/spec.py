@@ -42,6 +42,12 @@ STEMS = ("cifar", "imagenet")
 SEARCH_HEADS = ("plain", "bn_relu")  # spaces.supernet.HEADS (not imported here: the spec needs no torch)
 EVAL_NETWORKS = ("cifar", "imagenet", "nasbench101")
 LR_SCHEDULES = ("cosine", "linear")
+#: ``search.scale``: ``none`` takes ``search.a_lr`` as given; ``arch-steps`` sets it so that a_lr x the
+#: architecture steps of the run equals that of the paper protocol (:func:`arch_steps`, README "cpu budget")
+SCALE_RULES = ("none", "arch-steps")
+#: the fields the scaling rule records; absent from ``to_dict`` (and so from the hash) under ``none``,
+#: so that every spec without the rule keeps the hash it had before the rule existed
+SCALE_FIELDS = ("scale", "a_lr_ref", "arch_steps_ref", "arch_steps")
 
 SECTIONS = ("search", "eval", "data")
 FIXED = "fixed"
@@ -66,6 +72,12 @@ class SearchSpec(SearchHParams):
     # pool and pool_bn=false drops the BN after pooling ops, as xautodl's GDAS search network does
     head: str = "plain"
     pool_bn: bool = True
+    # the scaling rule (SCALE_RULES): under ``arch-steps`` a_lr = a_lr_ref x arch_steps_ref / arch_steps,
+    # with a_lr_ref the paper protocol's a_lr (settable) and the two step counts derived (recorded only)
+    scale: str = "none"
+    a_lr_ref: float | None = None
+    arch_steps_ref: int | None = None
+    arch_steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +179,7 @@ def _tau(v: Any) -> str | None:
 LIMITS: dict[str, float] = {
     "search.epochs": 10_000, "eval.epochs": 10_000,  # [50; 600]
     "search.w_lr": 10.0, "search.w_lr_min": 10.0, "search.a_lr": 10.0, "eval.lr": 10.0,  # [0.025-0.5]
+    "search.a_lr_ref": 10.0,  # [3e-4-6e-4]
     "search.w_weight_decay": 1.0, "search.a_weight_decay": 1.0, "eval.weight_decay": 1.0,  # [3e-5-1e-3]
     "search.grad_clip": 1000.0, "eval.grad_clip": 1000.0,  # [5]
     "search.tau_max": 1000.0, "search.tau_min": 1000.0,  # [10 -> 0.1]
@@ -184,7 +197,8 @@ RULES: dict[str, Any] = {
     "search.a_weight_decay": _nonneg, "search.tau_max": _tau, "search.tau_min": _tau,
     "search.arch_warmup": _unit_open, "search.layers": _positive, "search.channels": _positive,
     "search.batch": _positive, "search.subset": _positive, "search.image_size": _image,
-    "search.stem": _one_of(*STEMS), "search.head": _one_of(*SEARCH_HEADS),
+    "search.stem": _one_of(*STEMS), "search.head": _one_of(*SEARCH_HEADS), "search.scale": _one_of(*SCALE_RULES),
+    "search.a_lr_ref": _positive, "search.arch_steps_ref": _positive, "search.arch_steps": _positive,
     "eval.network": _one_of(*EVAL_NETWORKS), "eval.layers": _positive, "eval.channels": _positive,
     "eval.epochs": _positive, "eval.batch": _positive, "eval.lr": _positive, "eval.momentum": _unit_open,
     "eval.weight_decay": _nonneg, "eval.grad_clip": _nonneg, "eval.aux_weight": _nonneg,
@@ -214,7 +228,7 @@ class RunSpec:
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "options": self.options, "bench": self.bench, "budget": self.budget,
                 "seed": self.seed, "preset": self.preset,
-                "search": None if self.search is None else _jsonable(asdict(self.search)),
+                "search": None if self.search is None else _search_dict(self.search),
                 "eval": asdict(self.eval), "data": asdict(self.data)}
 
     @property
@@ -249,6 +263,15 @@ class RunSpec:
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def _search_dict(search: SearchSpec) -> dict[str, Any]:
+    """The recorded search section: the scaling fields only where a rule applies (:data:`SCALE_FIELDS`)."""
+    out = _jsonable(asdict(search))
+    if search.scale == "none":
+        for name in SCALE_FIELDS:
+            out.pop(name)
+    return out
 
 
 # -- parsing ----------------------------------------------------------------------------------------------
@@ -363,17 +386,12 @@ def resolve(method: str, bench: str, budget: str = "smoke", seed: int = 0, *,
     tree: dict[str, Any] = {"search": None if fixed else asdict(SearchSpec()), "eval": asdict(EvalSpec()),
                             "data": asdict(DataSpec()), "options": {} if fixed else dict(cls.option_defaults)}
     name = None if fixed else method
-    layers: list[tuple[Mapping[str, Any], bool]] = [
-        (benchmarks.get(bench_id).paper, False), (benchmarks.BUDGETS[budget], False),
-        ({} if fixed else {f"search.{k}": v for k, v in cls.search_defaults.items()}, False),
-        *((rule.sets, False) for rule in benchmarks.PRESETS[preset]
-          if rule.matches(method, bench_id, budget)),
-    ]
-    for table, strict in layers:
+    for table in _tables(bench_id, budget, method, preset, cls):
         for key, value in table.items():
             if fixed and key.startswith(("search.", "options.")):
                 continue
-            _apply(tree, canonical(key), value, method=name, strict=strict)
+            _apply(tree, canonical(key), value, method=name, strict=False)
+    budget_epochs = None if fixed else tree["search"]["epochs"]
     for given, value in (sets or {}).items():
         if value is None:
             continue
@@ -383,6 +401,9 @@ def resolve(method: str, bench: str, budget: str = "smoke", seed: int = 0, *,
         if given.strip() == "k" and (cls is None or "k" not in cls.option_defaults):
             continue  # the old flat ``k``: K where the method samples K (a sweep over GDAS and ROME)
         _apply(tree, key, value, method=name, strict=True)
+    if not fixed:
+        given = {canonical(k) for k, v in (sets or {}).items() if v is not None}
+        _scale(tree["search"], given, budget_epochs, lambda: _paper_search(method, bench_id, preset), bench_id)
     if fixed:
         opts: dict[str, Any] = {"genotype": str(genotype["label"]), "cells": dict(genotype["cells"])}
     else:
@@ -400,6 +421,78 @@ def resolve(method: str, bench: str, budget: str = "smoke", seed: int = 0, *,
                    EvalSpec(**_floats("eval", tree["eval"])), DataSpec(**_floats("data", tree["data"])), preset)
     validate(spec)
     return spec
+
+
+def _tables(bench_id: str, budget: str, method: str, preset: str, cls: Any) -> list[Mapping[str, Any]]:
+    """The override tables of layers 2-4 (benchmark, budget, method defaults, preset rules), in order."""
+    from harness import benchmarks
+
+    return [benchmarks.get(bench_id).paper, benchmarks.BUDGETS[budget],
+            {} if cls is None else {f"search.{k}": v for k, v in cls.search_defaults.items()},
+            *(rule.sets for rule in benchmarks.PRESETS[preset] if rule.matches(method, bench_id, budget))]
+
+
+def _paper_search(method: str, bench_id: str, preset: str) -> dict[str, Any]:
+    """The search section of ``method`` on ``bench_id`` at budget ``paper`` (no ``--set``): the protocol
+    that a scaled budget's architecture steps are matched to."""
+    cls = method_class(method)
+    tree: dict[str, Any] = {"search": asdict(SearchSpec()), "eval": asdict(EvalSpec()), "data": asdict(DataSpec()),
+                            "options": dict(cls.option_defaults)}
+    for table in _tables(bench_id, "paper", method, preset, cls):
+        for key, value in table.items():
+            _apply(tree, canonical(key), value, method=method, strict=False)
+    return tree["search"]
+
+
+def arch_steps(epochs: float, batch: int, images: int, subset: int | None, warmup: float) -> float:
+    """Architecture updates of a search: ``ceil(min(images, subset) / batch)`` steps in each epoch after
+    the first ``int(warmup * epochs)`` (``SearchMethod.arch_update_enabled``; PC-DARTS: 35 of 50 epochs)."""
+    per_epoch = math.ceil(min(images, subset or images) / batch)
+    return (epochs - int(warmup * epochs)) * per_epoch
+
+
+def _scale(s: dict[str, Any], given: set[str], budget_epochs: int | None,
+           paper_search: Any, bench_id: str) -> None:
+    """``search.scale=arch-steps``: set ``a_lr = a_lr_ref x arch_steps_ref / arch_steps`` in ``s`` (in place).
+
+    Under Adam each architecture step moves a logit by about ``a_lr`` whatever the gradient's size, so
+    ``a_lr x steps`` is how far the architecture can move; the rule gives a short search the paper's
+    reach. ``a_lr_ref`` is the paper protocol's a_lr (the method's, e.g. PC-DARTS 6e-4) unless set;
+    ``arch_steps_ref`` counts the paper protocol's steps (its dataset, batch, epochs) with this run's
+    warm-up fraction. This run's epochs map onto the paper's in the ratio of the budget's epochs to the
+    paper's (``--epochs 40`` at ``cpu`` stands for 100 paper epochs; Table 5's K sweep keeps its
+    ``7 / K`` epochs), so a_lr depends on the budget's shape, not on a run's length.
+
+    A user's ``search.a_lr`` wins: the rule then does not apply and the spec records ``scale=none``
+    (giving it together with ``search.scale`` or ``search.a_lr_ref`` is an error: which one is meant
+    cannot be known). Invalid inputs are left to :func:`validate`, which names them.
+    """
+    from harness import benchmarks
+
+    for key in ("search.arch_steps", "search.arch_steps_ref"):
+        if key in given:
+            raise SpecError(f"{key}: derived by search.scale, not set; set search.scale, search.a_lr_ref "
+                            "or search.a_lr instead")
+    if s["scale"] == "arch-steps" and "search.a_lr" in given:
+        if given & {"search.scale", "search.a_lr_ref"}:
+            raise SpecError("search.a_lr: set by the rule search.scale=arch-steps from search.a_lr_ref; give "
+                            "search.a_lr alone (the rule then does not apply) or search.a_lr_ref, not both")
+        s["scale"] = "none"
+    ref = s["a_lr"] if s["a_lr_ref"] is None else s["a_lr_ref"]
+    sane = (isinstance(s["epochs"], int) and s["epochs"] > 0 and s["batch"] > 0 and (s["subset"] is None
+            or s["subset"] > 0) and 0 <= s["arch_warmup"] < 1 and isinstance(ref, int | float)
+            and math.isfinite(ref) and ref > 0)
+    if s["scale"] != "arch-steps" or not sane or budget_epochs is None:
+        return
+    paper = paper_search()
+    dataset = benchmarks.get(bench_id).dataset
+    steps = arch_steps(s["epochs"], s["batch"], benchmarks.SEARCH_SPLIT_IMAGES[dataset], s["subset"],
+                       s["arch_warmup"])
+    steps_ref = arch_steps(paper["epochs"] * s["epochs"] / budget_epochs, paper["batch"],
+                           benchmarks.SEARCH_SPLIT_IMAGES[benchmarks.paper_dataset(bench_id)], paper["subset"],
+                           s["arch_warmup"])
+    s.update(a_lr_ref=float(ref), arch_steps=int(steps), arch_steps_ref=round(steps_ref),
+             a_lr=float(f"{ref * round(steps_ref) / steps:.4g}"))
 
 
 def _floats(section: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -474,6 +567,7 @@ def validate(spec: RunSpec) -> None:
         return
     if s.tau_min > s.tau_max:
         raise SpecError(f"search.tau_min={s.tau_min}: must be <= search.tau_max ({s.tau_max})")
+    _check_scale(s)
     if s.w_lr_min > s.w_lr:
         raise SpecError(f"search.w_lr_min={s.w_lr_min}: must be <= search.w_lr ({s.w_lr})")
     if s.stem == "imagenet" and s.image_size is not None and s.image_size < 32:
@@ -486,6 +580,24 @@ def validate(spec: RunSpec) -> None:
     if need > MEMORY_LIMIT_BYTES:
         raise SpecError(f"search.image_size={s.image_size}, search.batch={s.batch}, search.channels={s.channels}: "
                         f"about {need / 2**40:.0f} TiB of activations; valid: shapes under 1 TiB")
+
+
+def _check_scale(s: SearchSpec) -> None:
+    """The recorded rule and its values agree: ``none`` records nothing; ``arch-steps`` records all three
+    and the a_lr they give (a spec built by hand or by :func:`with_sets` must not claim a rule it broke)."""
+    derived = {"search.a_lr_ref": s.a_lr_ref, "search.arch_steps_ref": s.arch_steps_ref,
+               "search.arch_steps": s.arch_steps}
+    if s.scale == "none":
+        for key, value in derived.items():
+            if value is not None:
+                raise SpecError(f"{key}={value!r}: only with search.scale=arch-steps (the rule it belongs to)")
+        return
+    if s.a_lr_ref is None or s.arch_steps_ref is None or s.arch_steps is None:
+        raise SpecError(f"search.scale={s.scale}: its values were not derived; resolve the spec with the rule")
+    want = s.a_lr_ref * s.arch_steps_ref / s.arch_steps
+    if not math.isclose(s.a_lr, want, rel_tol=1e-3):
+        raise SpecError(f"search.a_lr={s.a_lr:g}: search.scale={s.scale} gives a_lr_ref x arch_steps_ref / "
+                        f"arch_steps = {want:.4g}; set search.a_lr alone (no rule) or search.a_lr_ref")
 
 
 def _check_crop(spec: RunSpec) -> None:

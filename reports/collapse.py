@@ -1,7 +1,8 @@
 """Fig. 3: collapse during search - skip-connections (and all parameterless ops) in the derived normal cell
 per epoch, one line per method variant, mean and ± 1 std band over seeds, next to the supernet's search
 validation accuracy per epoch (a collapse count of an untrained supernet is noise; Fig. 3's counts
-come from a supernet that learns).
+come from a supernet that learns) and the mean op entropy of the normal cell (a count derived from an
+architecture distribution that stayed uniform is noise too: the entropy shows that it moved).
 
 One figure per benchmark and budget (``collapse_<bench>_<budget>.png``); ``collapse.csv`` holds the
 plotted means, standard deviations and seed counts.
@@ -32,7 +33,8 @@ from reports.escape import md
 
 INDICATORS = [("skip_connect_normal", "skip-connections in normal cell"),
               ("parameterless_normal", "parameterless ops in normal cell"),
-              ("val_acc", "search validation accuracy (%)")]
+              ("val_acc", "search validation accuracy (%)"),
+              ("op_entropy_normal", "op entropy of normal cell (nats)")]
 
 
 def summary(history: pd.DataFrame) -> pd.DataFrame:
@@ -41,7 +43,8 @@ def summary(history: pd.DataFrame) -> pd.DataFrame:
         n=("seed", "nunique"),
         skip_connect_mean=("skip_connect_normal", "mean"), skip_connect_std=("skip_connect_normal", "std"),
         parameterless_mean=("parameterless_normal", "mean"), parameterless_std=("parameterless_normal", "std"),
-        val_acc_mean=("val_acc", "mean"), val_acc_std=("val_acc", "std"))
+        val_acc_mean=("val_acc", "mean"), val_acc_std=("val_acc", "std"),
+        op_entropy_mean=("op_entropy_normal", "mean"), op_entropy_std=("op_entropy_normal", "std"))
     return agg.reset_index()
 
 
@@ -57,8 +60,9 @@ def split_by_epochs(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot(history: pd.DataFrame, title: str) -> plt.Figure:
-    """Three panels (skip-connections, parameterless ops, search validation accuracy) of one benchmark and
-    budget; x is the search epoch."""
+    """Four panels (skip-connections, parameterless ops, search validation accuracy, op entropy of the
+    normal cell) of one benchmark and budget; x is the search epoch. Results recorded before the
+    entropy was leave its panel empty, with a note."""
     theme()
     labels = sorted(history["label"].unique())
     colors = palette(labels)
@@ -68,8 +72,13 @@ def plot(history: pd.DataFrame, title: str) -> plt.Figure:
     step = 0.25 * (epochs[-1] - epochs[0] or 1) / max(len(epochs), 2) / max(len(labels), 1)
     offset = {lab: (i - (len(labels) - 1) / 2) * step for i, lab in enumerate(labels)}
     data = history.assign(epoch=history["epoch"] + history["label"].map(offset))
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), sharex=True)
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.2), sharex=True)
     for ax, (col, ylabel) in zip(axes, INDICATORS, strict=True):
+        if history[col].isna().all():  # results made before the entropy was recorded
+            ax.text(0.5, 0.5, "not recorded in these results", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xlabel("search epoch")
+            ax.set_ylabel(ylabel)
+            continue
         sns.lineplot(data=data, x="epoch", y=col, hue="label", hue_order=labels, palette=colors,
                      style="label", style_order=labels, markers=True, dashes=True, markersize=7,
                      errorbar="sd", ax=ax, legend=ax is axes[0])
@@ -77,6 +86,8 @@ def plot(history: pd.DataFrame, title: str) -> plt.Figure:
         ax.set_ylabel(ylabel)
         if col == "val_acc":
             ax.set_ylim(0, 100)
+        elif col == "op_entropy_normal":
+            ax.set_ylim(bottom=0)
         else:
             ax.set_ylim(-0.3, 8.3)
             ax.set_yticks(range(0, 9))
@@ -105,7 +116,9 @@ def build(history: pd.DataFrame, out: Path, runs_dir: str | Path, complete_ids: 
         return section
     blocks = ["Number of skip-connections (left) and of parameterless ops (middle: skip, pooling, none) in the "
               "normal cell derived after each search epoch, and the supernet's search validation accuracy "
-              "(right; counts of a supernet that has not learnt are noise); lines are means over seeds, bands "
+              "(third; counts of a supernet that has not learnt are noise), and the mean entropy of the normal "
+              "cell's op distributions softmax(alpha) (right; at the start log of the number of ops: a falling "
+              "line shows that the architecture moved away from uniform); lines are means over seeds, bands "
               "± 1 std. "
               "The paper's Fig. 3 shows GDAS collapsing towards skip-connections while ROME stays low."]
     history = split_by_epochs(history)
@@ -128,6 +141,7 @@ def build(history: pd.DataFrame, out: Path, runs_dir: str | Path, complete_ids: 
         if (note := budget_note({budget})) is not None:
             blocks.append(note)
         last = table[(table["bench"] == bench) & (table["budget"] == budget)]
+        first = last.loc[last.groupby("label")["epoch"].idxmin()].set_index("label")["op_entropy_mean"]
         last = last.loc[last.groupby("label")["epoch"].idxmax()]
         shown = pd.DataFrame({
             "method": last["label"], "last epoch": last["epoch"].astype(int), "seeds": last["n"],
@@ -137,6 +151,9 @@ def build(history: pd.DataFrame, out: Path, runs_dir: str | Path, complete_ids: 
                                                           strict=True)],
             "search val acc (%)": [pm(m, s, 1) for m, s in zip(last["val_acc_mean"], last["val_acc_std"],
                                                                strict=True)],
+            "op entropy (nats), first epoch -> last": [
+                f"{pm(first[lab])} -> {pm(m, s, 2)}" for lab, m, s in zip(last["label"], last["op_entropy_mean"],
+                                                                          last["op_entropy_std"], strict=True)],
         })
         shown_md = section.show(name, shown, f"Collapse indicators at the last search epoch: {name}",
                                 best={"skip-connections": "min", "parameterless": "min"})

@@ -45,7 +45,7 @@ RUN_COLUMNS = ["run_id", "method", *OPTION_COLUMNS, "bench", "space", "dataset",
 HISTORY_COLUMNS = ["run_id", "method", *OPTION_COLUMNS, "bench", "budget", "seed", "label", "config_id", "default",
                    "search_epochs", "epoch", "tau",
                    "train_loss", "train_acc", "val_loss", "val_acc", "skip_connect_normal", "parameterless_normal",
-                   "seconds"]
+                   "op_entropy_normal", "seconds"]
 
 Results = list[tuple[Path, dict[str, Any]]]
 
