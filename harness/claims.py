@@ -214,15 +214,35 @@ def _prepared(df: Frame) -> Frame:
     return df.assign(**{k: v for k, v in missing.items() if k not in df})
 
 
-def _same_options(recorded: Any, need: Need) -> bool:
-    mine = need.resolved_options()
-    if not isinstance(recorded, dict):
-        return not mine
+@cache
+def _spec_options(method: str, bench: str, budget: str, options: tuple[tuple[str, Any], ...]) -> tuple | None:
+    """The options a run of ``method`` with ``options`` records at ``budget`` (a budget may change a
+    default: K at budget cpu), as sorted pairs; ``None`` when they do not resolve."""
+    from harness.spec import resolve
+
     try:
-        theirs = need.__class__(need.method, need.bench, tuple(sorted(recorded.items()))).resolved_options()
+        return tuple(sorted(resolve(method, bench, budget, 0, options=dict(options)).options.items()))
     except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _same_options(recorded: Any, need: Need, budget: str | None = None) -> bool:
+    """Whether recorded options are the need's, both resolved at ``budget`` (profiles: by the method alone)."""
+    if not isinstance(recorded, dict):
+        recorded = {}
+    if budget is None:
+        try:
+            theirs = Need(need.method, need.bench, tuple(sorted(recorded.items()))).resolved_options()
+        except (ValueError, KeyError, TypeError):
+            return False
+        return theirs == need.resolved_options()
+    try:
+        key = tuple(sorted(recorded.items()))
+        hash(key)
+    except TypeError:
         return False
-    return theirs == mine
+    mine = _spec_options(need.method, need.bench, budget, need.options)
+    return mine is not None and _spec_options(need.method, need.bench, budget, key) == mine
 
 
 def configs(df: Frame, need: Need, budget: str) -> list[Config]:
@@ -239,7 +259,7 @@ def configs(df: Frame, need: Need, budget: str) -> list[Config]:
         sel = sel.loc[[isinstance(g, dict) and g.get("normal") == want["normal"] and g.get("reduce") == want["reduce"]
                        for g in sel["genotype"]]]
     else:
-        sel = sel.loc[[_same_options(o, need) for o in sel["options"]]]
+        sel = sel.loc[[_same_options(o, need, budget) for o in sel["options"]]]
     scaled = _scaled_epochs(need, budget)
     return [Config(str(g["label"].iloc[0]),
                    _variant(tuple(s for s in g["settings"].iloc[0] if s != scaled) if scaled

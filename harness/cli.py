@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # sub-commands kept in their own modules
-from harness import cli_check, cli_report, cli_status  # noqa: E402,F401
+from harness import cli_check, cli_report, cli_reproduce, cli_status  # noqa: E402,F401
 
 if __name__ == "__main__":
     # `python -m harness.cli`: run the imported module's group, which the sub-command modules extend
