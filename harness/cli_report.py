@@ -9,7 +9,6 @@ from typing import Any
 import click
 
 from harness.cli import HarnessError, WithMethodOptions, _check_device, cli, method_options
-from harness.cli_args import check_profile_shape
 
 
 @cli.command("profile", cls=WithMethodOptions)
@@ -20,7 +19,8 @@ from harness.cli_args import check_profile_shape
 @click.option("--layers", default=8, show_default=True, type=int, help="cells of the supernet")
 @click.option("--image-size", default=32, show_default=True, type=int)
 @click.option("--num-classes", default=None, type=int, help="default: the benchmark's dataset")
-@click.option("--steps", default=3, show_default=True, type=int, help="timed steps after one warm-up step")
+@click.option("--steps", default=None, type=int,
+              help="timed steps after one warm-up step (default: 1 to 3, stopping once they took 10 s)")
 @click.option("--data", "data_kind", type=click.Choice(["random", "real"]), default="random", show_default=True,
               help="random tensors or real batches of the benchmark's dataset")
 @click.option("--data-root", default=None, help="folder holding the datasets (with --data real)")
@@ -34,20 +34,20 @@ from harness.cli_args import check_profile_shape
 @click.option("--throughput", "throughput_shape", type=click.Choice(["paper", "smoke", "ci"]), default=None,
               help="also time evaluation-network training (DARTS_V2 at this shape) in images/s (harness.throughput)")
 def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers: int, image_size: int,
-                num_classes: int | None, steps: int, data_kind: str, data_root: str | None, device: str | None,
+                num_classes: int | None, steps: int | None, data_kind: str, data_root: str | None, device: str | None,
                 seed: int, subnets: int, as_json: bool, out: str | None, throughput_shape: str | None,
                 **toggles: Any) -> None:
     """Measure one search step at ROME Table 7's shape: saved-for-backward, parameter, gradient and
-    optimizer bytes, CUDA peak memory on a GPU, and seconds per step."""
+    optimizer bytes, CUDA peak memory on a GPU, and seconds per step. Every shape is bounded
+    (harness.profile.LIMITS) and checked before anything is built."""
     from harness import data
-    from harness.profile import ProfileConfig, profile_step, write_profile
+    from harness.profile import ProfileConfig, check_config, profile_step, write_profile
 
     cfg = ProfileConfig(method=method, bench=bench, options=method_options(**toggles), batch_size=batch_size,
                         channels=channels, layers=layers, image_size=image_size, num_classes=num_classes,
                         steps=steps, seed=seed, data=data_kind, data_root=data_root, subnets=subnets)
     try:
-        check_profile_shape(batch_size=batch_size, channels=channels, layers=layers, image_size=image_size,
-                            num_classes=num_classes, steps=steps)
+        check_config(cfg)
     except ValueError as exc:
         raise HarnessError(str(exc)) from None
     device = _check_device(device)
@@ -70,8 +70,11 @@ def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers:
                f"{shape['channels']} channels, {shape['layers']} cells, {shape['image_size']}x{shape['image_size']}")
     click.echo(f"  saved for backward: {result['saved_bytes'] / mib:.1f} MiB per graph "
                f"(largest of {result['forward_passes']} forward passes)")
-    if result.get("subnets"):
-        d = result["subnets"]
+    d = result.get("subnets")
+    if d and not d.get("sampled", True):
+        click.echo(f"  saved for backward by one architecture pass: {d['mean'] / mib:.2f} MiB "
+                   f"({method} samples nothing: every draw is this pass)")
+    elif d:
         click.echo(f"  saved for backward over {d['n']} sampled subnets: mean {d['mean'] / mib:.2f} MiB "
                    f"(95 % CI {d['mean_ci95'][0] / mib:.2f}-{d['mean_ci95'][1] / mib:.2f}), "
                    f"max {d['max'] / mib:.2f} MiB, 95 % of draws in {d['range95'][0] / mib:.2f}-"
@@ -81,7 +84,9 @@ def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers:
                f"optimizer state {result['optimizer_state_bytes'] / mib:.2f} MiB")
     if result["cuda_peak_bytes"] is not None:
         click.echo(f"  CUDA peak allocated: {result['cuda_peak_bytes'] / mib:.1f} MiB")
-    click.echo(f"  {result['seconds_per_step']:.3f} s per step (median of {result['steps']})")
+    timed = "the counted step, long enough alone" if result.get("counted_step_timed") else \
+        f"median of {result['steps']}"
+    click.echo(f"  {result['seconds_per_step']:.3f} s per step ({timed})")
     if "throughput" in result:
         ev = result["throughput"]["eval"]
         click.echo(f"  evaluation training ({ev['shape']['name']} shape, {ev['data_path']} data path): "

@@ -185,7 +185,7 @@ def search_throughput(method: str, device: str | torch.device = "cpu", *, option
     from harness.profile import ProfileConfig, profile_step
 
     cfg = ProfileConfig(method=method, options=dict(options or {}), batch_size=batch, channels=channels,
-                        layers=layers, image_size=image_size, steps=steps)
+                        layers=layers, image_size=image_size, steps=steps, subnets=0)  # no distribution: unused here
     r = profile_step(cfg, device)
     return {"method": method, "options": r["options"], "device": r["device"], "shape": r["shape"],
             "seconds_per_iteration": r["seconds_per_step"], "cuda_peak_bytes": r["cuda_peak_bytes"],

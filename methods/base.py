@@ -178,6 +178,10 @@ class SearchMethod:
     arch_first: ClassVar[bool] = True
     #: methods that sample topology never sample ``none`` (S3): the in-degree must stay 2
     allow_none: ClassVar[bool] = True
+    #: whether :meth:`sample` draws at random. ``False`` where every call returns the same architecture
+    #: (the continuous relaxation of DARTS and PC-DARTS): one pass then measures what any number of
+    #: draws would, so ``harness profile`` takes one pass instead of a distribution over draws
+    samples: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -34,6 +34,8 @@ class DARTS(SearchMethod):
                             label="order", check=lambda v: None if v in ORDERS else
                             "DARTS order must be 1 (first order) or 2 (second order, unrolled); valid: 1, 2")
 
+    samples = False  # the mixing weights softmax(alpha): every sample() is the same relaxation
+
     #: second order: the finite-difference radius of Eq. 8, ``eps = hvp_radius / ||grad_w' L_val||`` (DARTS: 0.01)
     hvp_radius: ClassVar[float] = 0.01
 

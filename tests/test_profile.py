@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import gc
 import io
 import json
+import weakref
 from pathlib import Path
 
 import pytest
@@ -127,10 +130,13 @@ def test_saved_bytes_distribution_over_sampled_subnets(profiles: tuple[dict[str,
     results = profiles[0]
     for name, r in results.items():
         d = r["subnets"]
-        assert d["n"] == 6 and len(d["values"]) == 6, name
+        # DARTS and PC-DARTS sample nothing: one pass, reported with the same fields
+        n = 1 if name.startswith(("darts", "pcdarts")) else 6
+        assert d["n"] == n and len(d["values"]) == n and d["sampled"] == (n > 1), name
         assert d["mean_ci95"][0] <= d["mean"] <= d["mean_ci95"][1] and d["min"] <= d["mean"] <= d["max"], name
         assert d["min"] == min(d["values"]) and d["max"] == max(d["values"])
-    assert len(set(results["darts"]["subnets"]["values"])) == 1  # nothing sampled: one graph size
+        if n == 1:  # the one pass is the step's architecture pass (its first graph: DARTS updates alpha first)
+            assert d["values"] == [r["saved_bytes_per_pass"][0]] and d["std"] == 0, name
     assert len(set(results["rome-v2"]["subnets"]["values"])) > 1  # sampled subnets differ in size
     mean = {name: r["subnets"]["mean"] for name, r in results.items()}
     assert mean["rome-v2"] < mean["gdas"] < mean["darts"]
@@ -154,3 +160,63 @@ def test_distribution_is_reproducible_from_its_seed() -> None:
     with pytest.raises(ValueError, match="at least 2 subnets"):
         from harness.profile import saved_bytes_distribution as f
         f(None, (torch.zeros(1), torch.zeros(1)), n=1)
+
+
+def test_sampling_is_a_method_property() -> None:
+    """"Samples nothing" comes from the method interface, not from method names."""
+    from methods.base import method_class
+
+    assert not method_class("darts").samples and not method_class("pcdarts").samples
+    assert all(method_class(m).samples for m in ("gdas", "rome-v1", "rome-v2"))
+
+
+@pytest.mark.parametrize(("name", "draws"), [("darts", 1), ("pcdarts", 1), ("gdas", 4), ("rome-v2", 4)])
+def test_one_forward_per_draw_and_one_draw_without_sampling(name: str, draws: int) -> None:
+    """A method that samples nothing is measured by one pass, not ``n`` equal ones (each was a full
+    supernet pass: minutes at Table 7's shape); no pass runs a backward (it saves nothing)."""
+    from harness.profile import saved_bytes_distribution
+    from methods.base import build_method, method_hparams
+    from spaces.registry import build_supernet
+
+    torch.manual_seed(0)
+    method = build_method(name, build_supernet("s0", c=4, layers=3, num_classes=10), method_hparams(name),
+                          {"k": 1} if name == "rome-v2" else None)
+    calls = []
+    method.model.register_forward_hook(lambda *_: calls.append(1))
+    x, y = torch.randn(2, 3, 8, 8), torch.randint(0, 10, (2,))
+    d = saved_bytes_distribution(method, (x, y), n=4)
+    assert len(calls) == 1 + draws  # one uncounted pass first
+    assert d["n"] == draws and len(d["values"]) == draws
+    assert all(p.grad is None for p in [*method.weight_parameters(), *method.arch_parameters()])
+
+
+def test_a_counted_forward_without_backward_frees_its_graph() -> None:
+    """The counter's pack hook once returned each saved tensor itself: a saved output then held its own
+    grad_fn, a cycle that kept the graph alive when no backward ran (a forward-only pass leaked its
+    7.5 GB at Table 7's shape for DARTS, and the steps after it ran out of memory)."""
+    w = torch.nn.Parameter(torch.randn(100))
+    counter = SavedTensorCounter({w.untyped_storage().data_ptr()})
+    with counter.hooks():
+        y = (torch.randn(100) * w).exp()  # exp saves its output
+        alive = weakref.ref(y)
+        loss = y.sum()
+    del y, loss
+    gc.collect()
+    assert alive() is None
+    assert counter.per_graph == [800]  # the input of * and the output of exp; w excluded
+
+
+def test_default_steps_stop_once_they_took_long_enough(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --steps, 1 to 3 steps are timed, stopping once they took AUTO_SECONDS, and the counted
+    step is the figure when it alone took that long (one DARTS step at Table 7's shape is 20-30 s on two
+    cores); --steps N times exactly N steps after the counted one."""
+    import harness.profile as hp
+
+    cfg = hp.ProfileConfig("gdas", "s0-digits", batch_size=2, channels=4, layers=3, image_size=8, subnets=0)
+    r = hp.profile_step(cfg, "cpu")
+    assert r["steps"] == len(r["seconds"]) == hp.AUTO_STEPS and not r["counted_step_timed"]  # tiny steps
+    monkeypatch.setattr(hp, "AUTO_SECONDS", 0.0)
+    r = hp.profile_step(cfg, "cpu")
+    assert r["steps"] == len(r["seconds"]) == 1 and r["counted_step_timed"]
+    r = hp.profile_step(dataclasses.replace(cfg, steps=2), "cpu")
+    assert r["steps"] == len(r["seconds"]) == 2 and not r["counted_step_timed"]
