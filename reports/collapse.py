@@ -151,8 +151,8 @@ def build(history: pd.DataFrame, out: Path, runs_dir: str | Path, complete_ids: 
                                                           strict=True)],
             "search val acc (%)": [pm(m, s, 1) for m, s in zip(last["val_acc_mean"], last["val_acc_std"],
                                                                strict=True)],
-            "op entropy (nats), first epoch -> last": [
-                f"{pm(first[lab])} -> {pm(m, s, 2)}" for lab, m, s in zip(last["label"], last["op_entropy_mean"],
+            "op entropy (nats), first → last epoch": [
+                f"{pm(first[lab])} → {pm(m, s, 2)}" for lab, m, s in zip(last["label"], last["op_entropy_mean"],
                                                                           last["op_entropy_std"], strict=True)],
         })
         shown_md = section.show(name, shown, f"Collapse indicators at the last search epoch: {name}",
