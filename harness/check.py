@@ -23,8 +23,11 @@ genotype. So the check has two parts, both compared with ``harness/baselines/che
 
 Paper-budget results committed under ``harness/baselines/paper/`` (any ``result.json`` below it)
 are compared with the paper's published means by the one verdict rule of :mod:`harness.verdict`
-(:func:`compare_paper`: a group fails when its 95 % interval lies on the worse side of the published
-mean +- std). The published numbers are :data:`PUBLISHED` (ROME Tables 1, 2, 3, 5, 6).
+(:func:`compare_paper`: TOST on Welch's t against the published mean, std and n, margin max(std,
+rounding); a group fails when it is ``worse`` beyond the margin, is noted when ``better`` or
+``inconclusive``), and so is ROME-v2's difference to GDAS on each benchmark where both were run
+(:func:`harness.verdict.judge_difference`). The published numbers are :data:`PUBLISHED` (ROME Tables 1,
+2, 3, 5, 6).
 
 ``harness check --update`` rewrites both parts of the baseline (after a deliberate change of the
 methods, the ``check`` budget or the run config).
@@ -47,10 +50,10 @@ from typing import Any
 import torch
 
 from harness import benchmarks, exact, stats
-from harness.published import published
+from harness.published import published, published_n
 from harness.results import cpu_model, write_json
 from harness.run import RunConfig, make_config, run
-from harness.verdict import BETTER, FLOOR, TOO_FEW, WORSE, judge
+from harness.verdict import REPRODUCED, ROUNDING, WORSE, Verdict, judge, judge_difference
 from methods.base import METHODS, changed_options
 
 BASELINES = Path(__file__).resolve().parent / "baselines"
@@ -254,13 +257,15 @@ def td_cell_ok(pairs_: list[list[Any]]) -> bool:
 
 @dataclass(frozen=True)
 class Published:
-    """A published mean +- std (test error in percent; ``num``: parameterless ops in the normal cell)."""
+    """A published mean +- std over ``n`` searches (test error in percent; ``num``: parameterless ops in
+    the normal cell; ``n``: :func:`harness.published.published_n`)."""
 
     error: float
     error_std: float
     source: str
     num: float | None = None
     num_std: float | None = None
+    n: int = 1
 
 
 
@@ -273,19 +278,22 @@ def _published() -> dict[tuple[str, str, tuple[tuple[str, Any], ...]], Published
     table: dict[tuple[str, str, tuple[tuple[str, Any], ...]], Published] = {}
     for r in published(1).dropna(subset=["method_id"]).itertuples():
         num = () if r.num_mean != r.num_mean else (r.num_mean, r.num_std)  # NaN: no count published
-        table[(r.method_id, r.bench, ())] = Published(r.error_mean, r.error_std, f"Table 1 ({r.method})", *num)
+        table[(r.method_id, r.bench, ())] = Published(r.error_mean, r.error_std, f"Table 1 ({r.method})", *num,
+                                                      n=published_n(1))
     for n in (2, 3):
         rows = published(n).dropna(subset=["method_id", "error_std"])
         for r in rows[rows["stat"] == "avg"].itertuples():
-            table[(r.method_id, r.bench, ())] = Published(r.error_mean, r.error_std, f"Table {n} ({r.model})")
+            table[(r.method_id, r.bench, ())] = Published(r.error_mean, r.error_std, f"Table {n} ({r.model})",
+                                                          n=published_n(n))
     for r in published(5).itertuples():
         if r.k != 7:
             table[(r.method_id, r.bench, (("k", int(r.k)),))] = Published(round(100 - r.acc_mean, 2), r.acc_std,
-                                                                           "Table 5")
+                                                                           "Table 5", n=published_n(5))
     for r in published(6).itertuples():
         changed = tuple((name, False) for name in ("ga_alpha", "ga_theta", "td") if not getattr(r, name))
         if changed:
-            table[(r.method_id, r.bench, changed)] = Published(round(100 - r.acc_mean, 2), r.acc_std, "Table 6")
+            table[(r.method_id, r.bench, changed)] = Published(round(100 - r.acc_mean, 2), r.acc_std, "Table 6",
+                                                               n=published_n(6))
     return table
 
 
@@ -307,8 +315,21 @@ def paper_results(folder: Path) -> list[dict[str, Any]]:
             for r in reads]
 
 
+def _verdict_row(subject: str, expected: str, verdicts: dict[str, Verdict]) -> Row:
+    """One paper row: FAIL when a number is ``worse`` beyond the margin, warn when ``better`` or
+    ``inconclusive`` (each with the numbers that decided), ok when every number is ``reproduced``."""
+    got = ", ".join(f"{name.split()[0][:3]} {v.mean:.2f} {v.verdict}" for name, v in verdicts.items())
+    notes = [f"{name} {v.mean:.2f} vs {v.published_mean:.2f} +- {v.published_std:.2f} (n={v.published_n}): "
+             f"{v.verdict}, {v.diff_text()}" + ("" if v.verdict in (REPRODUCED, WORSE) else f"; {v.why}")
+             for name, v in verdicts.items() if v.verdict != REPRODUCED]
+    worse = any(v.verdict == WORSE for v in verdicts.values())
+    return Row("paper", subject, expected, got, "FAIL" if worse else "warn" if notes else "ok", notes)
+
+
 def compare_paper(results: list[dict[str, Any]]) -> list[Row]:
-    """Group paper-budget results by configuration; each group's mean within the published std."""
+    """Group paper-budget results by configuration and judge each group against the published mean, std
+    and n (:func:`harness.verdict.judge`); then ROME-v2 minus GDAS per benchmark where both groups (default
+    options) and both published numbers exist (:func:`harness.verdict.judge_difference`)."""
     groups: dict[tuple[str, str, tuple[tuple[str, Any], ...]], list[dict[str, Any]]] = {}
     rows = []
     for r in results:
@@ -322,6 +343,13 @@ def compare_paper(results: list[dict[str, Any]]) -> list[Row]:
             continue
         key = (r["method"], r["bench"], _changed_options(r["method"], r.get("options") or {}))
         groups.setdefault(key, []).append(r)
+
+    def errors(group: list[dict[str, Any]]) -> list[float]:
+        return [r["eval"]["test_error"] for r in group]
+
+    def nums(group: list[dict[str, Any]]) -> list[float]:
+        return [r["search"]["history"][-1]["parameterless_normal"] for r in group]
+
     for key, group in sorted(groups.items(), key=lambda kv: str(kv[0])):
         method, bench, changed = key
         subject = f"{bench}/{method}" + "".join(f" {k}={v}" for k, v in changed) + f" (n={len(group)})"
@@ -329,20 +357,29 @@ def compare_paper(results: list[dict[str, Any]]) -> list[Row]:
         if pub is None:
             rows.append(Row("paper", subject, "-", "-", "warn", ["no published number for this configuration"]))
             continue
-        verdicts = {"test error": judge([r["eval"]["test_error"] for r in group], pub.error, pub.error_std,
-                                        floor=FLOOR["error"])}
-        expected = f"err {pub.error:.2f}+-{pub.error_std:.2f} ({pub.source})"
+        verdicts = {"test error": judge(errors(group), pub.error, pub.error_std, pub.n, rounding=ROUNDING["error"])}
+        expected = f"err {pub.error:.2f}+-{pub.error_std:.2f} n={pub.n} ({pub.source})"
         if pub.num is not None:
-            verdicts["parameterless ops"] = judge([r["search"]["history"][-1]["parameterless_normal"] for r in group],
-                                                  pub.num, pub.num_std or 0.0, floor=FLOOR["num"])
+            verdicts["parameterless ops"] = judge(nums(group), pub.num, pub.num_std or 0.0, pub.n,
+                                                  rounding=ROUNDING["num"])
             expected += f", num {pub.num:.1f}+-{pub.num_std:.1f}"
-        got = ", ".join(f"{name.split()[0][:3]} {v.mean:.2f} {v.ci_text()} {v.verdict}" for name, v in verdicts.items())
-        # a reproduced number or too few seeds passes, a better one is noted, a worse one fails
-        notes = [f"{name} {v.mean:.2f}, 95 % CI {v.ci_text()}: {v.verdict} than {v.published_mean:.2f} "
-                 f"+- {v.published_std:.2f}" for name, v in verdicts.items() if v.verdict in (WORSE, BETTER)]
-        notes += [f"{name}: fewer than 2 seeds, no interval" for name, v in verdicts.items() if v.verdict == TOO_FEW]
-        worse = any(v.verdict == WORSE for v in verdicts.values())
-        rows.append(Row("paper", subject, expected, got, "FAIL" if worse else "warn" if notes else "ok", notes))
+        rows.append(_verdict_row(subject, expected, verdicts))
+    for bench in sorted({b for _, b, _ in groups}):
+        a, b = ("rome-v2", bench, ()), ("gdas", bench, ())
+        if a not in groups or b not in groups or a not in PUBLISHED or b not in PUBLISHED:
+            continue
+        pa, pb = PUBLISHED[a], PUBLISHED[b]
+        subject = f"{bench} rome-v2 - gdas (n={len(groups[a])}, {len(groups[b])})"
+        verdicts = {"test error difference": judge_difference(
+            errors(groups[a]), errors(groups[b]), (pa.error, pa.error_std, pa.n), (pb.error, pb.error_std, pb.n),
+            rounding=ROUNDING["error"])}
+        expected = f"err {pa.error - pb.error:+.2f}"
+        if pa.num is not None and pb.num is not None:
+            verdicts["parameterless ops difference"] = judge_difference(
+                nums(groups[a]), nums(groups[b]), (pa.num, pa.num_std, pa.n), (pb.num, pb.num_std, pb.n),
+                rounding=ROUNDING["num"])
+            expected += f", num {pa.num - pb.num:+.1f}"
+        rows.append(_verdict_row(subject, expected + " (published difference)", verdicts))
     return rows
 
 

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from harness.benchmarks import BENCHMARKS
-from harness.verdict import FLOOR, TOO_FEW, confidence_interval, judge
+from harness.published import ASSUMED_N, published_n
+from harness.verdict import ROUNDING, ROUNDING_TABLE4, confidence_interval, judge, judge_difference
 from reports.common import (
     DASH,
     Section,
@@ -95,33 +96,101 @@ def compare(table: int, runs: pd.DataFrame) -> pd.DataFrame:
                 row.update(paper_acc=p.top1_acc, paper_params_m=p.params_m, paper_flops_m=p.flops_m,
                            acc_mean=100.0 - r["error_mean"] if r["n"] else np.nan)
                 row["diff"] = row["acc_mean"] - p.top1_acc
-                v = judge(100.0 - sel["test_error"], p.top1_acc, None, higher_is_better=True, floor=FLOOR["error"])
+                v = judge(100.0 - sel["test_error"], p.top1_acc, None, published_n(4), higher_is_better=True,
+                          rounding=ROUNDING_TABLE4)
             else:
                 row.update(paper_error_mean=p.error_mean, paper_error_std=p.error_std,
                            paper_params_m=getattr(p, "params_m", np.nan),
                            paper_flops_m=getattr(p, "flops_m", np.nan),
                            paper_num_mean=getattr(p, "num_mean", np.nan), paper_num_std=getattr(p, "num_std", np.nan))
                 row["diff"] = r.get("error_mean", np.nan) - p.error_mean
-                v = judge(sel["test_error"], p.error_mean, p.error_std, floor=FLOOR["error"])
+                v = judge(sel["test_error"], p.error_mean, p.error_std, published_n(table, row["stat"]),
+                          rounding=ROUNDING["error"])
+                if table == 1 and pd.notna(p.num_mean):
+                    w = judge(sel["parameterless_normal"], p.num_mean, p.num_std, published_n(1),
+                              rounding=ROUNDING["num"])
+                    row.update(num_verdict=w.verdict)
             if row["stat"] == "best":  # the best seed has no interval; the paper's best row no std
                 row.update(ci_low=np.nan, ci_high=np.nan, verdict=np.nan)
             else:
-                row.update(ci_low=v.ci_low, ci_high=v.ci_high, verdict=v.verdict)
+                row.update(ci_low=v.ci_low, ci_high=v.ci_high, verdict=v.verdict, paper_n=v.published_n,
+                           diff_low=v.diff_low, diff_high=v.diff_high, margin=v.margin, p_equivalent=v.p_equivalent,
+                           p_better=v.p_better, p_worse=v.p_worse)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def differences(runs: pd.DataFrame) -> pd.DataFrame:
+    """ROME-v2 minus each other method of the same paper table on the same benchmark and budget - the
+    paper's claims are differences - judged against the published difference by
+    :func:`harness.verdict.judge_difference` (error; Table 1 also 'Num'). Averaged and single published
+    rows only ('best' rows have no spread)."""
+    runs = default_runs(runs)
+    rows: list[dict[str, object]] = []
+    if runs.empty:
+        return pd.DataFrame()
+    for table in (1, 2, 3):
+        paper = _paper_rows(table)
+        if "stat" in paper:
+            paper = paper[paper["stat"] != "best"]
+        for bench, pb in paper.groupby("bench", sort=True):
+            rome = pb[pb["method_id"] == "rome-v2"]
+            on_bench = runs[runs["bench"] == bench]
+            if rome.empty or on_bench.empty:
+                continue
+            a_pub = rome.iloc[0]
+            for other in pb[pb["method_id"] != "rome-v2"].itertuples():
+                for budget, g in on_bench.groupby("budget", sort=True):
+                    a, b = g[g["method"] == "rome-v2"], g[g["method"] == other.method_id]
+                    if a.empty or b.empty:
+                        continue
+                    n_a = published_n(table, a_pub.get("stat", "avg"))
+                    n_b = published_n(table, getattr(other, "stat", "avg"))
+                    v = judge_difference(a["test_error"], b["test_error"],
+                                         (a_pub["error_mean"], a_pub["error_std"], n_a),
+                                         (other.error_mean, other.error_std, n_b), rounding=ROUNDING["error"])
+                    row: dict[str, object] = {
+                        "table": table, "bench": bench, "budget": budget, "comparable": budget == "paper",
+                        "pair": f"rome-v2 − {other.method_id}", "n_a": len(a), "n_b": len(b),
+                        "paper_n": min(n_a, n_b), "paper_diff": v.published_mean, "diff_mean": v.mean,
+                        "ci_low": v.ci_low, "ci_high": v.ci_high, "margin": v.margin, "delta_low": v.diff_low,
+                        "delta_high": v.diff_high, "p_equivalent": v.p_equivalent, "p_better": v.p_better,
+                        "p_worse": v.p_worse, "verdict": v.verdict}
+                    if table == 1 and pd.notna(a_pub["num_mean"]) and pd.notna(other.num_mean):
+                        w = judge_difference(a["parameterless_normal"], b["parameterless_normal"],
+                                             (a_pub["num_mean"], a_pub["num_std"], n_a),
+                                             (other.num_mean, other.num_std, n_b), rounding=ROUNDING["num"])
+                        row.update(paper_num_diff=w.published_mean, num_diff_mean=w.mean, num_verdict=w.verdict)
+                    rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def displayed_differences(t: pd.DataFrame) -> pd.DataFrame:
+    """The differences table as shown: published and reproduced differences and their verdicts."""
+    shown = {"table": t["table"], "benchmark": t["bench"], "budget": t["budget"], "difference": t["pair"],
+             "seeds": [f"{a}, {b}" for a, b in zip(t["n_a"], t["n_b"], strict=True)],
+             "paper Δ error": t["paper_diff"].map(lambda v: fmt(v, 2)),
+             "reproduced Δ error": t["diff_mean"].map(lambda v: fmt(v, 2)),
+             "95 % CI": [_ci(lo, hi) for lo, hi in zip(t["ci_low"], t["ci_high"], strict=True)],
+             "margin": t["margin"].map(lambda v: fmt(v, 2)), "verdict": _verdicts(t)}
+    if "num_verdict" in t:
+        shown["paper Δ Num"] = t["paper_num_diff"].map(lambda v: fmt(v, 1))
+        shown["reproduced Δ Num"] = t["num_diff_mean"].map(lambda v: fmt(v, 1))
+        shown["verdict Num"] = _verdicts(t, "num_verdict")
+    return pd.DataFrame(shown)
 
 
 def _ci(low: float, high: float, digits: int = 2) -> str:
     return DASH if pd.isna(low) else f"[{low:.{digits}f}, {high:.{digits}f}]"
 
 
-def _verdicts(t: pd.DataFrame) -> list[str]:
+def _verdicts(t: pd.DataFrame, column: str = "verdict") -> list[str]:
     """The verdict, or why there is none: a reduced budget is not compared with the paper."""
     out = []
-    for v, budget, comparable in zip(t["verdict"], t["budget"], t["comparable"], strict=True):
+    for v, budget, comparable in zip(t[column], t["budget"], t["comparable"], strict=True):
         if pd.isna(v):
             out.append(DASH)
-        elif not comparable and v != TOO_FEW:
+        elif not comparable:
             out.append(f"n/a (budget {budget})")
         else:
             out.append(v)
@@ -154,6 +223,7 @@ def displayed(table: int, t: pd.DataFrame) -> pd.DataFrame:
     if table == 1:
         shown["paper Num"] = [pm(m, s, 1) for m, s in zip(t["paper_num_mean"], t["paper_num_std"], strict=True)]
         shown["reproduced Num"] = [pm(m, s, 1) for m, s in zip(t["num_mean"], t["num_std"], strict=True)]
+        shown["verdict Num"] = _verdicts(t, "num_verdict") if "num_verdict" in t else DASH
     else:
         del shown["benchmark"]
         shown["paper params (M)"] = t["paper_params_m"].map(lambda v: fmt(v, 1))
@@ -242,8 +312,14 @@ def build(runs: pd.DataFrame, out: Path, runs_dir: str | Path) -> Section:
     blocks = ["Reproduced: mean ± std over seeds of complete runs with each method's default options (ROME: "
               "ROME-v2, K = 7 unless the protocol says otherwise); Δ = reproduced − paper. The paper's rows for "
               "methods this harness does not run are in `reports/published/table<N>.csv`. 95 % CI: Student-t "
-              "interval of the reproduced mean over seeds; verdict (`harness.verdict`): `reproduced` when it overlaps "
-              "the paper's mean ± std (at least ± 0.1), else `better` or `worse`; `too few seeds` below 2 seeds."]
+              "interval of the reproduced mean over seeds. Verdict (`harness.verdict`): an equivalence test (TOST on "
+              "Welch's t) of reproduced − paper against the paper's mean, std and number of searches "
+              f"(Table 1: {published_n(1)}, Table 2: {published_n(2)}, Table 3: {published_n(3)}"
+              f"{' assumed' if 3 in ASSUMED_N else ''}), margin max(paper std, rounding), alpha 0.05: "
+              "`reproduced` when equivalence is shown, `better`/`worse` when the difference lies beyond the margin, "
+              "`inconclusive` otherwise (also below 2 seeds). With the paper's 3-4 searches its mean is itself "
+              "uncertain by more than one std, so a row with a published std can be `better`, `worse` or "
+              "`inconclusive`, but not `reproduced`."]
     parts = []
     for n in (1, 2, 3, 4):
         t = compare(n, runs)
@@ -259,6 +335,17 @@ def build(runs: pd.DataFrame, out: Path, runs_dir: str | Path) -> Section:
                                    group="benchmark" if n == 1 else None))
         section.tables[f"table{n}"] = t
         parts.append(t)
+    diffs = differences(runs)
+    if not diffs.empty:
+        blocks.append("## Differences between methods")
+        blocks.append("The paper's claims are differences: ROME-v2 − another method on the same benchmark, ours "
+                      "(mean over seeds, Welch 95 % CI) against the published difference, by the same rule "
+                      "(`harness.verdict.judge_difference`; margin: the std of a difference of one search each, "
+                      "sqrt(std_A² + std_B²)). `better`: ROME-v2's lead exceeds the published one beyond the margin.")
+        blocks.append(section.show("differences", displayed_differences(diffs), "Differences between methods",
+                                   group="benchmark"))
+        section.tables["differences"] = diffs
+        section.files.append(write_csv(diffs, out / "benchmarks_differences.csv"))
     rest = others(runs)
     if not rest.empty:
         blocks.append("## Benchmarks without a paper counterpart")
