@@ -20,7 +20,8 @@ from harness.cli import HarnessError, WithMethodOptions, _check_device, cli, met
 @click.option("--image-size", default=32, show_default=True, type=int)
 @click.option("--num-classes", default=None, type=int, help="default: the benchmark's dataset")
 @click.option("--steps", default=None, type=int,
-              help="timed steps after one warm-up step (default: 1 to 3, stopping once they took 10 s)")
+              help="timed steps after the counted one (default: 1 to 3, stopping once they took 10 s; "
+                   "none when the counted step alone took 10 s)")
 @click.option("--data", "data_kind", type=click.Choice(["random", "real"]), default="random", show_default=True,
               help="random tensors or real batches of the benchmark's dataset")
 @click.option("--data-root", default=None, help="folder holding the datasets (with --data real)")
