@@ -69,20 +69,3 @@ def unique(values: list[T], option: str, note: Callable[[str], None]) -> list[T]
         shown = ", ".join(str(v) for v in twice)
         note(f"note: {option} names {shown} more than once; each runs once")
     return out
-
-
-#: the smallest of each ``harness profile`` shape option; an image must survive the supernet's two
-#: reduction cells (DARTS Sec. 3.1: cells at 1/3 and 2/3 of the depth halve the resolution) with
-#: at least 2 x 2 pixels left
-PROFILE_MINIMUMS = {"--batch-size": 1, "--channels": 1, "--layers": 1, "--image-size": 8, "--num-classes": 2,
-                    "--steps": 1}
-
-
-def check_profile_shape(**values: int | None) -> None:
-    """``ValueError`` naming the first ``harness profile`` option below its minimum
-    (keyword names as in :data:`PROFILE_MINIMUMS`, ``_`` for ``-``; ``None`` = the default)."""
-    for key, value in values.items():
-        option = "--" + key.replace("_", "-")
-        low = PROFILE_MINIMUMS[option]
-        if value is not None and value < low:
-            raise ValueError(f"{option} must be >= {low}, got {value}")

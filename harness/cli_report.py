@@ -162,10 +162,11 @@ def report_cmd(runs_dir: str, out_dir: str, profiles_dir: str | None, claims: bo
         from reports.claims import write_report
 
         try:
-            files = write_report(runs, out, claims_budget, runs=inputs.runs)
+            files = write_report(runs, out, claims_budget, runs=inputs.runs, history=inputs.history,
+                                 profiles_dir=inputs.profiles_dir)
         except OSError as exc:
             raise HarnessError(f"cannot write the claims to {out}: {exc.strerror or exc}") from None
-        click.echo(f"claims: wrote {files[0]} and {files[1]}")
+        click.echo(f"claims: wrote {files[0]} and {len(files) - 1} more files")
         if not names:
             return
     try:

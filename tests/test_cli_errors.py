@@ -79,7 +79,7 @@ BAD = [
     ("eval --genotype {no_reduce} --count-only", "needs 'normal' and 'reduce'"),
     ("eval --genotype {bad_input} --count-only", "not a predecessor"),
     ("eval --genotype {unknown_op} --count-only", "unknown op(s) warp_conv_9x9"),
-    ("eval --genotype {empty_cells} --count-only", "positive even number"),
+    ("eval --genotype {empty_cells} --count-only", "has no node"),
     ("eval --genotype {bad_concat} --count-only", "concat [9]"),
     ("eval --genotype DARTS_V2 --bench s0-nope --count-only", "unknown benchmark"),
     ("eval --genotype DARTS_V2 --budget huge --count-only", "unknown budget"),
