@@ -27,6 +27,7 @@ import harness.run
 from harness.benchmarks import BENCHMARKS, BUDGETS, PRESETS
 from harness.cli import main
 from harness.spec import resolve
+from tests.hostile.refusal import assert_refused
 
 # (command line, a fragment the one-line message must contain)
 BAD: list[tuple[str, str]] = [
@@ -107,13 +108,7 @@ def test_attack_line_is_refused(line: str, fragment: str, no_work: Path,
     argv = shlex.split(line)
     if argv[0] == "run" and "--out" not in argv:
         argv += ["--out", str(no_work / "out")]
-    code = main(argv)
-    captured = capsys.readouterr()
-    lines = captured.err.splitlines()
-    assert code == 2, captured
-    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
-    assert fragment in lines[0], lines[0]
-    assert "Traceback" not in captured.err + captured.out
+    assert_refused(argv, fragment, capsys)
     assert list(no_work.iterdir()) == []  # no --out, no probe file, nothing in the current folder
 
 

@@ -17,7 +17,7 @@ import pytest
 
 import harness.cli
 import harness.run
-from harness.cli import main
+from tests.hostile.refusal import assert_refused
 
 SPEC = "spec"  # flag: a protocol-field range checked by the run spec's validation
 
@@ -181,12 +181,6 @@ def test_bad_command_line(line: str, fragment: str, files: dict[str, str], tmp_p
     if argv[0] == "run" and "--out" not in argv:
         argv += ["--out", files["out"]]
     before = sorted(p.name for p in tmp_path.iterdir())
-    code = main(argv)
-    captured = capsys.readouterr()
-    lines = captured.err.splitlines()
-    assert code == 2, captured
-    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
-    assert fragment in lines[0], lines[0]
-    assert "Traceback" not in captured.err + captured.out
+    assert_refused(argv, fragment, capsys)
     assert not Path(files["out"]).exists() or not any(Path(files["out"]).iterdir())
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing else appeared either
