@@ -12,19 +12,15 @@ from pathlib import Path
 import click
 
 from harness.cli import HarnessError, cli
+from harness.cli_args import name_list, seed_list
 
 
-def _names(text: str | None) -> list[str] | None:
-    return None if text is None else [x.strip() for x in text.split(",") if x.strip()]
+def _names(text: str | None, option: str) -> list[str] | None:
+    return None if text is None else name_list(text, option)
 
 
 def _seeds(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise HarnessError(f"--seeds takes comma-separated integers, got '{text}'") from None
+    return None if text is None else seed_list(None, text)
 
 
 @cli.command("check")
@@ -65,12 +61,13 @@ def check_cmd(update: bool, exact_only: bool, methods: str | None, benches: str 
         raise HarnessError(f"--paper-dir {paper_dir}: no such folder")
     baseline_path = Path(baseline_file) if baseline_file else check.CHECK_BASELINE
     try:
-        check.suite_configs(_names(methods), _names(benches), _seeds(seeds))  # validate before running anything
+        names, bench_names, seed_values = _names(methods, "--methods"), _names(benches, "--benches"), _seeds(seeds)
+        check.suite_configs(names, bench_names, seed_values)  # validate before running anything
         check.load_baseline(baseline_path)  # a FIFO, a device or bad JSON: refused before any work
         with tempfile.TemporaryDirectory(prefix="harness-check-") as tmp:
             ok = check.check(
-                out=Path(out) if out else Path(tmp), methods=_names(methods), benches=_names(benches),
-                seeds=_seeds(seeds), jobs=n_jobs, baseline_path=baseline_path,
+                out=Path(out) if out else Path(tmp), methods=names, benches=bench_names,
+                seeds=seed_values, jobs=n_jobs, baseline_path=baseline_path,
                 paper_dir=Path(paper_dir) if paper_dir else check.PAPER_RESULTS, alpha=alpha, update=update,
                 exact_only=exact_only, paper_only=paper_only, echo=click.echo)
     except ValueError as exc:

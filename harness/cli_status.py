@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from harness.cli import HarnessError, cli
-from harness.rundir import STATUSES, run_status, scan, scan_runs  # noqa: F401  (run_status, scan: old import path)
+from harness.rundir import STATUSES, scan_runs
 
 
 def _one_line(text: str) -> str:

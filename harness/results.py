@@ -12,12 +12,12 @@ from typing import Any
 
 import torch
 
-from harness.storage import atomic_write_text, read_json, write_json
+from harness.storage import atomic_write_text, write_json
 
 RESULT = "result.json"
 
 # atomic writes live in harness.storage; re-exported here for existing imports
-__all__ = ["RESULT", "atomic_write_text", "config_hash", "environment", "read_json", "write_json"]
+__all__ = ["RESULT", "atomic_write_text", "config_hash", "environment", "write_json"]
 
 
 def config_hash(config: dict[str, Any]) -> str:

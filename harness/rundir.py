@@ -99,11 +99,6 @@ def _plain(value: Any) -> Any:
     return value[:200] if isinstance(value, str) else value
 
 
-def scan(runs: Path) -> list[dict[str, Any]]:
-    """Every run under ``runs``, each run id once (:func:`scan_runs`)."""
-    return scan_runs(runs)[0]
-
-
 def scan_runs(runs: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Every run under ``runs`` (one level deep; hidden folders such as ``.submitit`` are skipped,
     symbolic links are not followed), each run id once, and a warning for each copy left out.

@@ -94,10 +94,6 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
-
-
 def remove_stale_tmp(folder: Path) -> list[Path]:
     """Remove the temporary files (``*.tmp``) of writes a killed process never finished; only regular
     files directly in ``folder``. Call it while holding the folder's lock."""

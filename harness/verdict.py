@@ -103,12 +103,6 @@ class Verdict:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def ci_text(self, digits: int = 2) -> str:
-        """``[low, high]`` of our mean (95 %), or a dash without an interval."""
-        if math.isnan(self.ci_low):
-            return "—"
-        return f"[{self.ci_low:.{digits}f}, {self.ci_high:.{digits}f}]"
-
     def diff_text(self, digits: int = 2) -> str:
         """``Δ +0.12, 90 % CI [-0.05, 0.29], margin ±0.14`` - the numbers that decided."""
         if math.isnan(self.diff):

@@ -24,12 +24,6 @@ from reports.latex import to_latex
 Frame = pd.DataFrame
 
 
-def load(runs_dir: str | Path) -> Frame:
-    """One row per run (:func:`reports.data.load_runs`: with the final search validation accuracy, the
-    options, the config id and the changed spec fields that the claims read)."""
-    return load_all(runs_dir)[0]
-
-
 def load_profiles(folder: str | Path) -> Frame:
     """Per ``profile_*.json`` under ``folder``: method, options, space and the saved bytes with their
     per-subnet values (``subnets``), which the flattened profile table of the memory report leaves out.
@@ -87,4 +81,4 @@ def write_report(runs_dir: str | Path, out: str | Path, budget: str = "cpu", run
     return [md, csv, tex, page]
 
 
-__all__ = ["RULES", "load", "write_report"]
+__all__ = ["RULES", "write_report"]
