@@ -21,7 +21,7 @@ import torch
 
 from harness.results import RESULT
 from harness.run import CHECKPOINT, CONFIG, EVAL_CHECKPOINT
-from harness.rundir_read import read_config, read_result
+from harness.rundir_read import one_per_run_id, read_config, read_result
 from harness.storage import is_locked, previous_checkpoint
 
 STATUSES = ("complete", "failed", "unfinished", "unreadable")
@@ -105,21 +105,16 @@ def scan_runs(runs: Path) -> tuple[list[dict[str, Any]], list[str]]:
 
     A run folder copied within the runs folder (``cp -r run run.bak``) holds the same run id: counted
     twice it would pass for another seed. The folder named after the run id is kept, else the first
-    by name. A run's id is the one its ``result.json`` records, else its folder's name (the name shown).
+    by name (:func:`harness.rundir_read.one_per_run_id`).
+    A run's id is the one its ``result.json`` records, else its folder's name (the name shown).
     """
     rows = [_safe_status(d) for d in sorted(runs.iterdir())
             if not d.name.startswith(".") and not d.is_symlink() and d.is_dir()]
-    kept: dict[str, dict[str, Any]] = {}
-    warnings = []
-    for row in (r for r in rows if r is not None):
-        run_id = row.pop("recorded_run_id", row["run_id"])
-        first = kept.setdefault(run_id, row)
-        if first is row:
-            continue
-        if Path(row["dir"]).name == run_id != Path(first["dir"]).name:
-            kept[run_id], row, first = row, first, row
-        warnings.append(f"{row['dir']}: run {run_id} again (a copy of {first['dir']}); counted once")
-    return list(kept.values()), warnings
+    kept, warnings = one_per_run_id([r for r in rows if r is not None],
+                                    lambda r: r.get("recorded_run_id", r["run_id"]), lambda r: Path(r["dir"]))
+    for row in kept:
+        row.pop("recorded_run_id", None)
+    return kept, warnings
 
 
 def _safe_status(run_dir: Path) -> dict[str, Any] | None:

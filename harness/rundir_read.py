@@ -14,10 +14,10 @@ import json
 import math
 import os
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema
 
@@ -251,3 +251,24 @@ def config_id(config: Mapping[str, Any], without: Iterable[str] = ()) -> str:
             value = {k: v for k, v in value.items() if f"{key}.{k}" not in drop}
         tree[key] = value
     return config_hash(tree)
+
+
+_Item = TypeVar("_Item")
+
+
+def one_per_run_id(items: Iterable[_Item], run_id: Callable[[_Item], str],
+                   folder: Callable[[_Item], Path]) -> tuple[list[_Item], list[str]]:
+    """One item per run id, and a warning naming each other copy: a run folder copied within the runs
+    folder (``cp -r run run.bak``) holds the same run id, and counted twice it would pass for another
+    seed. The copy kept is the one in a folder named after the run id, then the shallowest, then the
+    first by path; the items come back sorted by folder."""
+    by_id: dict[str, list[_Item]] = {}
+    for item in items:
+        by_id.setdefault(run_id(item), []).append(item)
+    kept, warnings = [], []
+    for rid, copies in by_id.items():
+        copies.sort(key=lambda c: (folder(c).name != rid, len(folder(c).parts), str(folder(c))))
+        kept.append(copies[0])
+        warnings += [f"{folder(c)}: run {rid} again (a copy of {folder(copies[0])}); counted once" for c in copies[1:]]
+    kept.sort(key=lambda c: str(folder(c)))
+    return kept, warnings

@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from harness.published import PUBLISHED, published  # noqa: F401  (re-exported for reports)
-from harness.rundir_read import Unreadable, config_id, find_results, read_json_file, read_result
+from harness.rundir_read import Unreadable, config_id, find_results, one_per_run_id, read_json_file, read_result
 
 #: method options flattened into columns (absent for a method: NaN)
 OPTION_COLUMNS = ("k", "td", "ga_theta", "ga_alpha", "partial")
@@ -60,25 +60,8 @@ def _read_results(runs_dir: Path) -> tuple[Results, list[str], list[str]]:
             warnings.append(f"{path}: unreadable: {read.reason}")
             continue
         results.append((path, read.data))
-    kept, duplicates = _unique(results)
+    kept, duplicates = one_per_run_id(results, lambda c: str(c[1]["run_id"]), lambda c: c[0].parent)
     return kept, warnings + duplicates, duplicates
-
-
-def _unique(results: Results) -> tuple[Results, list[str]]:
-    """One result per run id: a run folder copied within the runs folder would count as another seed. The
-    copy kept is the one in a folder named after the run id, then the shallowest, then the first by path;
-    each other copy is named in a warning."""
-    by_id: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
-    for path, r in results:
-        by_id.setdefault(str(r["run_id"]), []).append((path, r))
-    kept, duplicates = [], []
-    for run_id, copies in by_id.items():
-        copies.sort(key=lambda c: (c[0].parent.name != run_id, len(c[0].parts), str(c[0])))
-        kept.append(copies[0])
-        duplicates += [f"{path.parent}: run {run_id} again (a copy of {copies[0][0].parent}); counted once"
-                       for path, _ in copies[1:]]
-    kept.sort(key=lambda c: str(c[0]))
-    return kept, duplicates
 
 
 def _scalar(value: Any) -> Any:
