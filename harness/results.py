@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -63,6 +64,30 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_vendor() -> str | None:
+    """The CPU's vendor (``GenuineIntel``, ``AuthenticAMD``; ``/proc/cpuinfo``'s ``vendor_id``), if known."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("vendor_id"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def math_libraries() -> dict[str, Any]:
+    """The BLAS and LAPACK torch was built with (``BLAS_INFO``/``LAPACK_INFO`` of ``torch.__config__.show()``)
+    and the loaded thread pools (threadpoolctl: BLAS and OpenMP libraries, versions, threads, kernels)."""
+    from threadpoolctl import threadpool_info
+
+    shown = torch.__config__.show()
+    build = dict(re.findall(r"\b(BLAS_INFO|LAPACK_INFO)=([^,\s]+)", shown))
+    pools = [{k: info.get(k) for k in ("user_api", "internal_api", "version", "num_threads", "architecture")
+              if info.get(k) is not None} for info in threadpool_info()]
+    return {"torch_blas": build.get("BLAS_INFO"), "torch_lapack": build.get("LAPACK_INFO"),
+            "mkl": torch.backends.mkl.is_available(), "threadpools": pools}
+
+
 def environment(device: torch.device, config: dict[str, Any]) -> dict[str, Any]:
     """Versions, device, host, git commit (and whether the checkout differed from it) and config hash,
     recorded in every result."""
@@ -79,7 +104,9 @@ def environment(device: torch.device, config: dict[str, Any]) -> dict[str, Any]:
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "threads": torch.get_num_threads(),
         "cpu_model": cpu_model(),
+        "cpu_vendor": cpu_vendor(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # ATEN_CPU_CAPABILITY: default/avx2/avx512
+        "math_libraries": math_libraries(),
         "host": platform.node(),
         "git_commit": git_commit(),
         "git_dirty": git_dirty(),

@@ -5,6 +5,7 @@ comparison on synthetic results."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -105,26 +106,69 @@ def test_exact_compare_tolerates_rounding_only() -> None:
 
 # -- the distribution part ---------------------------------------------------------------------------------
 
-def _runs(values: dict[str, list[float]], method: str = "gdas") -> check.Runs:
+SEEDS = 8
+
+
+def _runs(values: dict[str, list[float]], method: str = "gdas", **extra: Any) -> check.Runs:
     n = len(values["test_error"])
     return {check.run_key(method, "s2-digits", s): {"method": method, "bench": "s2-digits", "seed": s,
-                                                     "status": "complete", **{k: v[s] for k, v in values.items()}}
+                                                     "status": "complete", "options": {}, **extra,
+                                                     **{k: v[s] for k, v in values.items()}}
             for s in range(n)}
 
 
-BASE = {"test_error": [20.0, 24.0, 22.0, 27.0, 21.0], "parameterless_normal": [3, 5, 4, 4, 6],
-        "search_val_acc": [40.0, 45.0, 43.0, 38.0, 41.0]}
+def _draw(seed: int, **shift: float) -> dict[str, list[float]]:
+    """Eight seeds of a learning search: val acc ~ 65 %, ~3 parameterless ops, entropy falling 0.69 -> 0.5."""
+    g = torch.Generator().manual_seed(seed)
+
+    def noisy(mean: float, sd: float) -> list[float]:
+        return (mean + sd * torch.randn(SEEDS, generator=g, dtype=torch.float64)).tolist()
+
+    values = {"test_error": noisy(8.0, 2.0), "parameterless_normal": [float(round(v)) for v in noisy(3.0, 1.0)],
+              "search_val_acc": noisy(65.0, 6.0), "op_entropy": noisy(0.50, 0.04), "op_entropy_first": [0.69] * SEEDS}
+    for metric, delta in shift.items():
+        values[metric] = [v + delta for v in values[metric]]
+    return values
 
 
-def test_distribution_passes_within_the_seed_spread_and_fails_outside() -> None:
-    other_draw = {"test_error": [23.0, 21.0, 26.0, 22.0, 25.0], "parameterless_normal": [4, 4, 6, 3, 5],
-                  "search_val_acc": [44.0, 39.0, 42.0, 40.0, 46.0]}
-    rows = check.compare_distributions(_runs(other_draw), _runs(BASE))
-    assert [r.verdict for r in rows] == ["ok"] * 3
-    broken = {**other_draw, "search_val_acc": [12.0, 10.0, 11.0, 13.0, 12.0]}  # the supernet stopped learning
-    rows = check.compare_distributions(_runs(broken), _runs(BASE))
-    assert [r.verdict for r in rows] == ["ok", "ok", "FAIL"]
-    assert "Welch p=" in rows[2].notes[0]
+BASE = _draw(0)
+
+
+def _verdicts(rows: list[check.Row]) -> dict[str, str]:
+    return {r.subject.split()[-1]: r.verdict for r in rows}
+
+
+def test_distribution_passes_a_new_draw_and_fails_each_harmful_shift() -> None:
+    rows = check.compare_distributions(_runs(_draw(1)), _runs(BASE))
+    assert set(_verdicts(rows).values()) == {"ok"}, [(r.subject, r.notes) for r in rows]
+    assert "one-sided Welch" in rows[0].notes[0] and "Holm p=" in rows[0].notes[0]
+    for metric, harmful in (("test_error", 8.0), ("parameterless_normal", 3.0), ("search_val_acc", -30.0),
+                            ("op_entropy", 0.15)):
+        verdicts = _verdicts(check.compare_distributions(_runs(_draw(1, **{metric: harmful})), _runs(BASE)))
+        assert verdicts[metric] == "FAIL" and sum(v == "FAIL" for v in verdicts.values()) == 1, (metric, verdicts)
+        # the same shift in the helpful direction is no regression: one-sided tests
+        verdicts = _verdicts(check.compare_distributions(_runs(_draw(1, **{metric: -harmful})), _runs(BASE)))
+        assert set(verdicts.values()) == {"ok"}, (metric, verdicts)
+
+
+def test_an_all_parameterless_cell_and_a_chance_level_supernet_fail_the_check() -> None:
+    """The two regressions the old two-sided Bonferroni check let pass (p ~ 0.005 against 5 seeds)."""
+    all_skip = {**_draw(1), "parameterless_normal": [8.0] * SEEDS}
+    rows = check.compare_distributions(_runs(all_skip), _runs(BASE))
+    assert _verdicts(rows)["parameterless_normal"] == "FAIL"
+    chance = {**_draw(1), "search_val_acc": [11.0, 9.5, 10.2, 12.0, 10.9, 9.0, 10.0, 11.5]}
+    assert _verdicts(check.compare_distributions(_runs(chance), _runs(BASE)))["search_val_acc"] == "FAIL"
+    inv = {r.subject: r.verdict for r in check.invariant_rows(_runs(chance, genotype=None))}
+    assert inv["s2-digits/gdas: mean search accuracy beats chance by 30 points"] == "FAIL"
+
+
+def test_holm_keeps_the_family_wise_rate_over_every_test() -> None:
+    base, rerun = _runs(BASE), _runs(_draw(1, search_val_acc=-7.0))  # one moderate shift: p ~ 0.02
+    rows = check.compare_distributions(rerun, base)
+    note = next(r.notes[0] for r in rows if r.subject.endswith("search_val_acc"))
+    p_raw, p_holm = (float(re.search(rf"{k}=([0-9.e+-]+)", note).group(1)) for k in ("Welch p", "Holm p"))
+    assert p_raw < 0.05 and p_holm == pytest.approx(min(1.0, p_raw * 4), rel=0.01) and p_holm > check.ALPHA
+    assert _verdicts(rows)["search_val_acc"] == "ok"
 
 
 def test_distribution_needs_baseline_seeds() -> None:
@@ -137,6 +181,29 @@ def test_identical_values_pass_and_differences_below_resolution_pass() -> None:
     assert {r.verdict for r in check.compare_distributions(_runs(flat), _runs(flat))} == {"ok"}
     nudged = {**flat, "test_error": [10.2] * 5}  # less than one test image
     assert {r.verdict for r in check.compare_distributions(_runs(nudged), _runs(flat))} == {"ok"}
+
+
+def _invariants(runs: check.Runs) -> dict[str, str]:
+    return {r.subject: r.verdict for r in check.invariant_rows(runs)}
+
+
+def test_invariants_hold_on_a_learning_search_and_fail_on_each_broken_one() -> None:
+    schedule = {"tau": [10.0 - 9.9 * e / 9 for e in range(10)], "tau_schedule": [10.0, 0.1, 10]}
+    cell = [["sep_conv_3x3", 0], ["sep_conv_3x3", 1]] * 4
+    good = _runs(_draw(1), "rome-v2", genotype={"normal": cell, "reduce": cell}, **schedule)
+    assert set(_invariants(good).values()) == {"ok"}, _invariants(good)
+    moved = "s2-digits/rome-v2: the op distribution moved (final / first-epoch entropy)"
+    frozen = _runs({**_draw(1), "op_entropy": [0.69] * SEEDS}, "rome-v2", genotype={"normal": cell, "reduce": cell},
+                   **schedule)
+    assert _invariants(frozen)[moved] == "FAIL"
+    fixed = _runs(_draw(1), "rome-v2", genotype={"normal": cell, "reduce": cell}, tau=[10.0] * 10,
+                  tau_schedule=[10.0, 0.1, 10])
+    assert _invariants(fixed)["s2-digits/rome-v2: tau follows its linear schedule every epoch"] == "FAIL"
+    twice = [["sep_conv_3x3", 0], ["skip_connect", 0]] + cell[2:]
+    broken = _runs(_draw(1), "rome-v2", genotype={"normal": twice, "reduce": cell}, **schedule)
+    assert _invariants(broken)["ROME cells: two distinct inputs per node, no 'none' (Eq. 1)"] == "FAIL"
+    failed = {**good, "s2-digits/rome-v2/seed0": {**good["s2-digits/rome-v2/seed0"], "status": "failed"}}
+    assert _invariants(failed)["every run completes"] == "FAIL"
 
 
 def test_td_invariant_catches_a_node_with_one_input_twice() -> None:
@@ -172,6 +239,8 @@ def test_packaged_baseline_covers_the_suite() -> None:
     assert set(COMMITTED["runs"]) == expected
     for run in COMMITTED["runs"].values():
         assert run["status"] == "complete" and 0 <= run["parameterless_normal"] <= 8
+    # the committed suite passes its own invariants (a learning supernet, a moving architecture)
+    assert {r.verdict for r in check.invariant_rows(COMMITTED["runs"])} == {"ok"}
     assert set(COMMITTED["exact"]) == set(exact.CHECKS)
 
 

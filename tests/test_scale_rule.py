@@ -45,11 +45,12 @@ def test_rule_with_warmup_pcdarts() -> None:
     assert s.a_lr == pytest.approx(6e-4 * 13685 / 154, rel=1e-3)
 
 
-def test_paper_budget_and_check_budget_are_untouched() -> None:
+def test_paper_budget_is_untouched_and_the_check_budget_scales() -> None:
     paper = resolve("gdas", "s0-c10", "paper", 0)
     assert paper.search.scale == "none" and paper.search.a_lr == 3e-4
-    check = resolve("rome-v2", "s3-digits", "check", 0)
-    assert check.search.scale == "none" and "scale" not in check.to_dict()["search"]
+    check = resolve("rome-v2", "s3-digits", "check", 0).search  # harness check: 10 epochs of 256 / 32 steps
+    assert (check.scale, check.arch_steps, check.arch_steps_ref) == ("arch-steps", 80, PAPER_STEPS)
+    assert check.a_lr == pytest.approx(3e-4 * PAPER_STEPS / 80, rel=1e-3)
     # the rule at the paper's own protocol changes nothing: its steps are the paper's
     same = resolve("gdas", "s0-c10", "paper", 0, sets={"search.scale": "arch-steps"}).search
     assert (same.a_lr, same.arch_steps, same.arch_steps_ref) == (3e-4, PAPER_STEPS, PAPER_STEPS)
