@@ -20,11 +20,12 @@ import click
 from harness import cli_args
 from harness.cli import HarnessError, _check_device, _note, cli, executor_options, with_options
 
-#: rough seconds per run at budget cpu on one core (search + evaluation), for --dry-run's estimate only
-SECONDS: dict[str, float] = {"darts": 420.0, "pcdarts": 300.0, "gdas": 240.0, "rome-v1": 300.0, "rome-v2": 300.0,
-                             "fixed": 15.0, "profile": 60.0}
-#: budgets other than cpu scale the estimate (search and evaluation lengths relative to cpu)
-BUDGET_SCALE: dict[str, float] = {"check": 0.02, "smoke": 0.1, "cpu": 1.0, "paper": 400.0}
+#: seconds per run at budget cpu on one core of a Xeon (search + evaluation; measured on the committed suite,
+#: docs/reproduce-cpu: GDAS 75-115 s, ROME-v2 K = 3 130-280 s in S0-S4), for --dry-run's estimate only
+SECONDS: dict[str, float] = {"darts": 420.0, "pcdarts": 300.0, "gdas": 85.0, "rome-v1": 200.0, "rome-v2": 200.0,
+                             "fixed": 16.0, "profile": 60.0}
+#: budgets other than cpu scale the estimate (search and evaluation lengths relative to cpu; check: 16-28 s)
+BUDGET_SCALE: dict[str, float] = {"check": 0.15, "smoke": 0.1, "cpu": 1.0, "paper": 400.0}
 
 
 def plan(budget: str, names: list[str] | None, seeds: tuple[int, ...] | None = None
@@ -50,6 +51,14 @@ def plan(budget: str, names: list[str] | None, seeds: tuple[int, ...] | None = N
 def estimate_s(specs: list[Any], profiles: list[Any], budget: str, workers: int) -> float:
     per = sum(SECONDS.get(s.method, 300.0) for s in specs) + SECONDS["profile"] * len(profiles)
     return per * BUDGET_SCALE.get(budget, 1.0) / max(workers, 1)
+
+
+def _complete(runs_dir: Path, specs: list[Any]) -> set[str]:
+    """The run ids of ``specs`` whose ``result.json`` under ``runs_dir`` is a complete run."""
+    from harness.rundir_read import read_result
+
+    return {s.run_id for s in specs if (runs_dir / s.run_id / "result.json").is_file()
+            and (r := read_result(runs_dir / s.run_id / "result.json")).ok and r.data.get("status") == "complete"}
 
 
 def _hours(seconds: float) -> str:
@@ -108,11 +117,14 @@ def reproduce_cmd(budget: str, out: str, only: str | None, seeds: str | None, dr
     except ValueError as exc:
         raise HarnessError(str(exc)) from None
     if dry_run:
+        done = _complete(Path(out) / "runs", specs)
+        todo = [s for s in specs if s.run_id not in done]
         click.echo(json.dumps({
-            "budget": budget, "runs": len(specs), "profiles": [n.label() for n in profiles],
-            "estimated_s": round(estimate_s(specs, profiles, budget, workers)),
-            "estimate": f"about {_hours(estimate_s(specs, profiles, budget, workers))} with {workers} worker(s) "
-                        "(rough seconds per method at budget cpu: harness/cli_reproduce.py SECONDS)",
+            "budget": budget, "runs": len(specs), "complete": len(done), "profiles": [n.label() for n in profiles],
+            "estimated_s": round(estimate_s(todo, profiles, budget, workers)),
+            "estimate": f"about {_hours(estimate_s(todo, profiles, budget, workers))} for the {len(todo)} runs not "
+                        f"complete in {out} with {workers} worker(s) (seconds per method at budget cpu: "
+                        "harness/cli_reproduce.py SECONDS)",
             "run_list": [{"run_id": s.run_id, "method": s.method, "options": s.options, "bench": s.bench,
                           "seed": s.seed, "claims": readers[s.run_id]} for s in specs]}, indent=2))
         return

@@ -44,6 +44,19 @@ def test_only_filters(capsys: pytest.CaptureFixture[str]) -> None:
     assert two["runs"] == 10  # the same ten runs serve both claims
 
 
+def test_dry_run_estimates_only_what_is_not_complete(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    args = ["reproduce", "--out", str(tmp_path), "--dry-run", "--only", "rome-below-gdas-s2", "--seeds", "0,1"]
+    assert main(args) == 0
+    before = json.loads(capsys.readouterr().out)
+    first = before["run_list"][0]
+    write_run(tmp_path / "runs", result_for(first["method"], first["bench"], "cpu", first["seed"],
+                                            options=first["options"]))
+    assert main(args) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert (before["complete"], after["complete"]) == (0, 1)
+    assert after["estimated_s"] < before["estimated_s"] and "for the 3 runs not complete" in after["estimate"]
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--only", "no-such-claim"], "unknown claim(s) no-such-claim"),
     (["--budget", "huge"], "unknown --budget 'huge'"),
