@@ -21,8 +21,8 @@ from harness import cli_args
 from harness.cli import HarnessError, _check_device, _note, cli, executor_options, with_options
 
 #: seconds per run at budget cpu on one core of a Xeon (search + evaluation; measured on the committed suite,
-#: docs/reproduce-cpu: GDAS 75-115 s, ROME-v2 K = 3 130-280 s in S0-S4), for --dry-run's estimate only
-SECONDS: dict[str, float] = {"darts": 420.0, "pcdarts": 300.0, "gdas": 85.0, "rome-v1": 200.0, "rome-v2": 200.0,
+#: docs/reproduce-cpu: GDAS 75-120 s, ROME-v2 K = 3 130-280 s, DARTS in S0 630-690 s), for --dry-run's estimate
+SECONDS: dict[str, float] = {"darts": 650.0, "pcdarts": 300.0, "gdas": 85.0, "rome-v1": 200.0, "rome-v2": 200.0,
                              "fixed": 16.0, "profile": 60.0}
 #: budgets other than cpu scale the estimate (search and evaluation lengths relative to cpu; check: 16-28 s)
 BUDGET_SCALE: dict[str, float] = {"check": 0.15, "smoke": 0.1, "cpu": 1.0, "paper": 400.0}
