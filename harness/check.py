@@ -80,16 +80,17 @@ class Metric:
 
     harmful: str
     resolution: float
-    what: str
 
 
-#: metric -> its harmful direction and resolution (one test image of 397; one op; one point; 0.01 nats)
+#: metric -> its harmful direction and resolution: test error of the derived cell (one test image of 397),
+#: parameterless ops of the derived normal cell (one op), the last epoch's search validation accuracy (one
+#: point), the normal cell's mean op and edge entropy after the search (0.01 nats)
 METRICS: dict[str, Metric] = {
-    "test_error": Metric("higher", 100 / 397, "test error of the derived cell (%)"),
-    "parameterless_normal": Metric("higher", 1.0, "parameterless ops in the derived normal cell"),
-    "search_val_acc": Metric("lower", 1.0, "search validation accuracy of the last epoch (%)"),
-    "op_entropy": Metric("higher", 0.01, "mean op entropy of the normal cell after the search (nats)"),
-    "edge_entropy": Metric("higher", 0.01, "mean edge entropy of the normal cell after the search (nats)"),
+    "test_error": Metric("higher", 100 / 397),
+    "parameterless_normal": Metric("higher", 1.0),
+    "search_val_acc": Metric("lower", 1.0),
+    "op_entropy": Metric("higher", 0.01),
+    "edge_entropy": Metric("higher", 0.01),
 }
 RESOLUTION = {name: m.resolution for name, m in METRICS.items()}
 ALPHA = 0.01
