@@ -123,8 +123,12 @@ def run_many(configs: list[RunConfig], out: Path, *, executor: str = "local", wo
         elif on_result is not None:
             on_result(results[i])
     if todo and executor == "local" and workers == 1:
+        stopped = False
         for i in todo:
-            results[i] = Run(configs[i], out, **run_kwargs).execute()
+            run = Run(configs[i], out, **run_kwargs)
+            # SIGTERM stops the sweep, not only the run it arrived in: the rest stay unfinished on disk
+            results[i] = run.unwritten("interrupted", "sweep stopped by SIGTERM") if stopped else run.execute()
+            stopped = stopped or results[i]["status"] == "interrupted"
             if on_result is not None:
                 on_result(results[i])
     elif todo:
@@ -197,7 +201,7 @@ def _job_result(job: submitit.Job, cfg: RunConfig, out: Path) -> dict[str, Any]:
         if done is not None:  # the run finished but the job's own epilogue failed
             return done
         if is_locked(run.dir):  # another process works on the run: its result is not ours to write
-            return run._unwritten("skipped", f"job {job.job_id} ended without a result while another "
+            return run.unwritten("skipped", f"job {job.job_id} ended without a result while another "
                                              "process holds the run")
         lines = str(exc).strip().splitlines()
         reason = f"job {job.job_id} ended without a result: {type(exc).__name__}: {lines[0] if lines else ''}"

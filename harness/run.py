@@ -155,7 +155,7 @@ class Run:
             if not locked:
                 log.info("%s: skipped, another process holds %s", self.cfg.run_id, self.dir / LOCK)
                 return distributed.broadcast(
-                    self._unwritten("skipped", f"another process is running it (holds {self.dir / LOCK})"))
+                    self.unwritten("skipped", f"another process is running it (holds {self.dir / LOCK})"))
             done = self.existing()  # completed by another process since the first look
             if done is not None:
                 return distributed.broadcast(done)
@@ -177,7 +177,7 @@ class Run:
                 result = self._execute()
         except InterruptedError as exc:
             log.info("%s", exc)
-            return self._unwritten("interrupted", str(exc))
+            return self.unwritten("interrupted", str(exc))
         except Exception as exc:  # noqa: BLE001 - a failed run is recorded and the sweep goes on
             log.exception("run failed")
             if isinstance(exc, torch.cuda.OutOfMemoryError):
@@ -193,7 +193,7 @@ class Run:
         write_json(self.result_path, result)
         return result
 
-    def _unwritten(self, status: str, reason: str) -> dict[str, Any]:
+    def unwritten(self, status: str, reason: str) -> dict[str, Any]:
         """A result that is reported but not recorded: the run stays unfinished on disk."""
         return {"run_id": self.cfg.run_id, "method": self.cfg.method, "bench": self.cfg.bench,
                 "seed": self.cfg.seed, "status": status, "reason": reason}

@@ -257,6 +257,23 @@ def test_sigterm_finishes_the_epoch_and_leaves_the_run_resumable(tmp_path: Path,
     assert signal.getsignal(signal.SIGTERM) is before  # the run's handler is removed again
 
 
+def test_sigterm_stops_a_sequential_sweep_not_only_its_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`harness run/reproduce --workers 1` run their sweep in this process: after SIGTERM the current run
+    checkpoints and stops, and the runs after it are not started (they stay unfinished, nothing written)."""
+    step = SearchMethod.step
+
+    def terminated_step(self: SearchMethod, *args: Any) -> dict[str, float]:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return step(self, *args)
+
+    monkeypatch.setattr(SearchMethod, "step", terminated_step)
+    configs = [tiny(seed=0), tiny(seed=1)]
+    results = run_many(configs, tmp_path, device="cpu")
+    assert [r["status"] for r in results] == ["interrupted", "interrupted"]
+    assert results[1]["reason"] == "sweep stopped by SIGTERM"
+    assert not (tmp_path / configs[1].run_id).exists()  # never started
+
+
 # -- executors and concurrency ------------------------------------------------------------------------
 
 def _preempt_when_checkpointed(run_dir: Path, deadline: float) -> None:
