@@ -39,10 +39,12 @@ from typing import Any
 
 import torch
 
+from harness.check import DIST_METHODS
+
 CLEAN_SEEDS = tuple(range(24))
 INJECTED_SEEDS = tuple(range(100, 108))
 TRIALS = 2000
-BOTH = ("gdas", "rome-v2")
+BOTH = DIST_METHODS  # the regressions that touch every method of the suite
 ROME = ("rome-v2",)
 
 
@@ -166,8 +168,8 @@ def _run(cfg: Any, out: str) -> dict[str, Any]:
     return summarize(_run_one(cfg, out, "cpu"))
 
 
-def _exact(name: str | None) -> list[str]:
-    """The exact checks that fail under regression ``name`` (against the committed values)."""
+def _exact() -> list[str]:
+    """The exact checks that fail in this worker, under its regression (against the committed values)."""
     from harness import exact
     from harness.check import CHECK_BASELINE, exact_rows, load_baseline
 
@@ -195,7 +197,7 @@ def collect(out: Path, jobs: int, names: list[str]) -> dict[str, Any]:
         configs = [make_config(m, b, SUITE_BUDGET, s) for b in DIST_BENCHES for m in methods for s in seeds]
         started = time.time()
         with _pool(name, jobs) as pool:
-            exact_failed = pool.submit(_exact, name)
+            exact_failed = pool.submit(_exact)
             runs = list(pool.map(_run, configs, [str(out / key)] * len(configs)))
             data[key] = {"runs": runs, "exact_failed": exact_failed.result(), "seconds": time.time() - started}
         print(f"{key}: {len(runs)} runs, exact part failed: {data[key]['exact_failed'] or 'nothing'}, "
