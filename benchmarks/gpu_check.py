@@ -30,7 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.throughput import EVAL_SHAPES, eval_throughput, search_throughput  # noqa: E402
+from harness.evidence.throughput import EVAL_SHAPES, eval_throughput, search_throughput  # noqa: E402
 
 METHODS = ["darts", "pcdarts", "gdas", "rome-v1", "rome-v2"]
 TABLE7 = dict(batch=64, channels=16, layers=8, image_size=32)
@@ -70,7 +70,8 @@ def part_search(device: str, ci: bool) -> dict[str, Any]:
 
 
 def _run(device: str, ci: bool, out: Path) -> dict[str, Any]:
-    from harness.run import Run, make_config
+    from harness.runs.run import Run
+    from harness.spec.runspec import make_config
 
     cfg = make_config("rome-v2", "s0-digits", "check", 0, None, **(CI_RUN if ci else RUN))
     t0 = time.time()

@@ -1,6 +1,6 @@
 """What the benchmark suite measures with: shapes, saved bytes per graph, and the fixed sampled subnet.
 
-Saved bytes are counted with :class:`harness.profile.SavedTensorCounter` (the counter behind
+Saved bytes are counted with :class:`harness.evidence.profile.SavedTensorCounter` (the counter behind
 ``harness profile``): bytes autograd keeps for backward per forward graph, each storage once,
 parameters excluded. A step's figure is its largest graph (2K graphs for ROME, freed one by one).
 """
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import methods
-from harness.profile import SavedTensorCounter, saved_bytes_distribution
+from harness.evidence.profile import SavedTensorCounter, saved_bytes_distribution
 from methods.base import SearchHParams, SearchMethod, build_method, method_class
 from spaces.base import Sampled
 from spaces.darts import EDGES, NODE_EDGES, SPACES, STEPS, CellSpace, reduction_layers
@@ -69,7 +69,7 @@ def k_of(method: SearchMethod) -> int:
     return int(method.options.get("k", 1))
 
 
-# -- bytes saved for backward (harness.profile's counter: per graph, each storage once) ------------------
+# -- bytes saved for backward (harness.evidence.profile's counter: per graph, each storage once) ------------------
 
 def saved_bytes_per_pass(fn: Callable[[], Any], exclude: Iterable[torch.Tensor] = ()) -> list[int]:
     """Bytes saved for backward by each forward graph that ``fn()`` builds and runs backward through;
@@ -202,7 +202,8 @@ SUBNET_BYTES: dict[tuple[str, str], dict[str, Any]] = {}
 
 def subnet_saved_bytes(name: str, shape: Shape, n: int = 20, seed: int = 0) -> dict[str, Any]:
     """Saved bytes over ``n`` subnets sampled from one seeded generator, S0 at ``shape``: the function
-    behind ``harness profile`` (:func:`harness.profile.saved_bytes_distribution`), measured once per session."""
+    behind ``harness profile`` (:func:`harness.evidence.profile.saved_bytes_distribution`), measured once per
+    session."""
     key = (name, shape.name)
     if key not in SUBNET_BYTES:
         method = make_method(name, shape)

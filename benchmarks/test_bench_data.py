@@ -1,4 +1,4 @@
-"""Images per second of the two data paths on the CPU: the device path (harness.device_data: batched
+"""Images per second of the two data paths on the CPU: the device path (harness.data.device_data: batched
 crop, flip, normalisation and cutout of a uint8 tensor set) against the torchvision path (PIL
 transforms per image in a DataLoader, no worker processes), DARTS' CIFAR training augmentation at
 batch 96 (32 x 32, pad 4, flip, cutout 16). Target: the device path at least 10x faster."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from support import TARGETS, Target
 
-from harness.throughput import make_loader, synthetic_split
+from harness.evidence.throughput import make_loader, synthetic_split
 
 BATCH = 96
 RATES: dict[str, float] = {}

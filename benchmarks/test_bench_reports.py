@@ -53,7 +53,7 @@ def test_report_over_many_runs(benchmark, runs: Path, tmp_path: Path) -> None:
 
 
 def test_status_over_many_runs(benchmark, runs: Path) -> None:
-    from harness.rundir import scan_runs
+    from harness.runs.status import scan_runs
 
     rows, duplicates = benchmark.pedantic(lambda: scan_runs(runs), rounds=1, iterations=1)
     seconds = benchmark.stats.stats.mean

@@ -9,7 +9,7 @@
   architecture pass (sample weights need gradients), and reported for the weight pass too;
 * memory in S0 at the Table 7 shape: ROME's saved bytes at most 0.70 x GDAS's and 0.15 x DARTS's, as
   means over 20 subnets sampled from one seeded generator (``harness profile``'s
-  :func:`harness.profile.saved_bytes_distribution`; DARTS samples nothing, so its figure is one pass),
+  :func:`harness.evidence.profile.saved_bytes_distribution`; DARTS samples nothing, so its figure is one pass),
   with bootstrap 95 % intervals of the ratios.
 
 A missed target is reported in the summary; ``BENCH_ASSERT_TARGETS=1`` makes it fail the test.
@@ -38,7 +38,7 @@ from support import (
     train_pass,
 )
 
-from harness import stats
+from harness.evidence import stats
 from spaces.base import Sampled
 
 ASSERT = os.environ.get("BENCH_ASSERT_TARGETS") == "1"

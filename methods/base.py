@@ -2,7 +2,7 @@
 
 A method owns its architecture parameters (``alpha`` per op decision, ``beta`` per edge when it has
 them), its two optimizers and the temperature ``tau``; it knows how to sample an architecture, how to
-take one search iteration and how to derive the final genotype. The run loop (``harness.run``) owns
+take one search iteration and how to derive the final genotype. The run loop (``harness.runs.run``) owns
 data, epochs, learning-rate schedules, checkpoints and recording.
 """
 
@@ -30,7 +30,7 @@ class SearchHParams:
     """Search hyper-parameters shared by every method (DARTS first order, ``cnn/train_search.py`` of
     quark0/darts; tau 10 -> 0.1 as GDAS, Dong & Yang 2019, Sec. 4). A method's own values (ROME Sec. 4.1:
     SGD lr 0.05; PC-DARTS: lr 0.1, Adam 6e-4, 15 warm-up epochs of 50) are its ``search_defaults``,
-    applied by the harness when it resolves a run spec (``harness.spec``).
+    applied by the harness when it resolves a run spec (``harness.spec.runspec``).
 
     ``clip_mode`` says where ``grad_clip`` applies to the weight gradient of a step with K samples:
     ``per_sample`` clips each sample's gradient before Eq. 12 sums them (the sum stays a sum of K

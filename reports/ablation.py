@@ -3,7 +3,7 @@
 
 A group of runs is one ROME configuration with the three toggles set aside: one method on one benchmark
 and budget whose specs differ in nothing but the toggles and the seed (its config id without the
-toggles, :func:`harness.rundir_read.config_id`); a group is an ablation when at least one of its runs
+toggles, :func:`harness.runs.read.config_id`); a group is an ablation when at least one of its runs
 switches a toggle off (a folder of default ROME runs is not an ablation). Runs come from
 ``harness run --ablation``; a ``--set`` field changed for some runs makes them a group of their own.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from harness.rundir_read import config_id
-from harness.sweeps import ABLATION
+from harness.runs.read import config_id
+from harness.spec.sweeps import ABLATION
 from reports.common import (
     DASH,
     Section,

@@ -4,7 +4,7 @@ Nodes are boxes (inputs ``c_{k-2}``, ``c_{k-1}``, intermediate nodes ``0..3``, o
 each selected edge is an arrow labelled with its op; parameterless ops (skip, pooling, none) are
 drawn in red, so a collapsed normal cell (Fig. 2) is visible at a glance. Concatenation into the
 output is dashed. Files: ``cells/<run_id>.png`` / ``.pdf`` and ``cells.md`` indexing them; the file
-name is the run id through :func:`harness.paths.slug` (a run id from a ``result.json`` is data: it
+name is the run id through :func:`harness.utils.paths.slug` (a run id from a ``result.json`` is data: it
 never names a path outside the report).
 """
 

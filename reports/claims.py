@@ -1,4 +1,4 @@
-"""The claims of :mod:`harness.claims` over recorded runs, as ``claims.md``, ``claims.csv``,
+"""The claims of :mod:`harness.evidence.claims` over recorded runs, as ``claims.md``, ``claims.csv``,
 ``claims.tex`` and ``claims.html`` (``harness report --claims``, ``harness reproduce``).
 
 Every declared claim has a row (``not evaluated: <reason>`` when its runs are missing); a claim is
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.claims import ALPHA, ERROR_MARGIN, evaluate, table
-from harness.rundir_read import Unreadable, read_json_file
+from harness.evidence.claims import ALPHA, ERROR_MARGIN, evaluate, table
+from harness.runs.read import Unreadable, read_json_file
 from reports.common import Shown, md_table
 from reports.data import load_all
 from reports.html import plain_table_html
@@ -41,7 +41,8 @@ def load_profiles(folder: str | Path) -> Frame:
     return pd.DataFrame(rows)
 
 
-RULES = (f"Each claim was declared before the runs (harness/claims.py): the runs it reads, its hypothesis in the "
+RULES = (f"Each claim was declared before the runs (harness/evidence/claims.py): the runs it reads, its hypothesis "
+         "in the "
          f"paper's direction and its test. A tested row holds when its Holm-adjusted p (over every tested row "
          f"of this table) is below {ALPHA}; rows without a p-value are exact counts. \"Not worse\" rows are "
          f"non-inferiority tests with a margin of {ERROR_MARGIN:g} test-error points fixed in advance, so no "

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from harness.paths import slug as _slug  # noqa: E402
+from harness.utils.paths import slug as _slug  # noqa: E402
 from reports.escape import md, plain_text_figures  # noqa: E402
 
 plain_text_figures()  # strings from result files are never parsed as mathtext
@@ -85,7 +85,7 @@ def mark(flag: Any) -> str:
 
 
 def slug(*parts: Any) -> str:
-    """A safe file-name component (:func:`harness.paths.slug`, the one rule for names from data)."""
+    """A safe file-name component (:func:`harness.utils.paths.slug`, the one rule for names from data)."""
     return _slug(*parts)
 
 
@@ -172,7 +172,7 @@ def variant_key(df: pd.DataFrame) -> str:
 def main_variants(df: pd.DataFrame) -> pd.DataFrame:
     """Rows of one configuration per benchmark, budget and method - what a paper table or Fig. 3 shows.
 
-    A configuration is a config id (the spec without the seed, :func:`harness.rundir_read.config_id`), so
+    A configuration is a config id (the spec without the seed, :func:`harness.runs.read.config_id`), so
     runs of different specs are never pooled. Among the configurations with every ROME toggle on
     (ablation runs switch one off) the one with most runs wins; ties go to the defaults of the budget,
     then to the method's default options, then to the longer search.

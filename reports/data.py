@@ -8,14 +8,14 @@
   ``source`` column naming its table ("ROME Table 1").
 
 Runs are grouped by configuration, never by method name alone: ``config_id`` is the hash of the run's
-resolved spec without its seed (:func:`harness.rundir_read.config_id`), and ``label`` names it - the
+resolved spec without its seed (:func:`harness.runs.read.config_id`), and ``label`` names it - the
 method, its options by their short labels (``K=3``, ``TD off``) and every other field that differs from
 the defaults of its method, benchmark, budget and preset (``rome-v2 (K=3, search.a_lr=0.03)``). Two
 configurations that would still read alike get their config id appended (``[1a2b3c4d]``).
 
 Unreadable files are skipped; what was skipped is listed in ``df.attrs["warnings"]`` as
 ``<path>: unreadable: <reason>``. A ``result.json`` is used only when it validates against the
-schema (:func:`harness.rundir_read.read_result`); FIFOs and directories are never opened. A run id
+schema (:func:`harness.runs.read.read_result`); FIFOs and directories are never opened. A run id
 found twice (a run folder copied within the runs folder) is counted once, with a warning naming the copy.
 """
 
@@ -30,8 +30,8 @@ from typing import Any
 
 import pandas as pd
 
-from harness.published import PUBLISHED, published  # noqa: F401  (re-exported for reports)
-from harness.rundir_read import Unreadable, config_id, find_results, one_per_run_id, read_json_file, read_result
+from harness.evidence.published import PUBLISHED, published  # noqa: F401  (re-exported for reports)
+from harness.runs.read import Unreadable, config_id, find_results, one_per_run_id, read_json_file, read_result
 
 #: method options flattened into columns (absent for a method: NaN)
 OPTION_COLUMNS = ("k", "td", "ga_theta", "ga_alpha", "partial")
@@ -88,10 +88,10 @@ def _flat(config: dict[str, Any]) -> dict[str, Any]:
 @cache
 def default_spec(method: str, bench: str, budget: str, preset: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The dotted fields and options of the spec a run of ``method`` on ``bench`` at ``budget`` with ``preset``
-    gets without ``--set`` or options (:func:`harness.spec.resolve`), as ``result.json`` records them;
+    gets without ``--set`` or options (:func:`harness.spec.runspec.resolve`), as ``result.json`` records them;
     ``None`` when that no longer resolves (a method or benchmark unknown to this version). Cached: one
     resolution per configuration family, however many runs."""
-    from harness.spec import FIXED, resolve
+    from harness.spec.runspec import FIXED, resolve
 
     try:
         if method == FIXED:

@@ -3,7 +3,7 @@
 Runs are complete ROME runs with every toggle on (``harness run --k-sweep 1,4,7,10``: the search
 epochs are scaled so every K makes the same number of weight updates); a group is one method on
 one benchmark and budget whose specs differ in nothing but K, the search epochs and the seed (its
-config id without those, :func:`harness.rundir_read.config_id`), reported when it holds at least two
+config id without those, :func:`harness.runs.read.config_id`), reported when it holds at least two
 values of K.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from harness.rundir_read import config_id
-from harness.sweeps import REFERENCE_K, k_epochs
+from harness.runs.read import config_id
+from harness.spec.sweeps import REFERENCE_K, k_epochs
 from reports.ablation import settings_text
 from reports.common import (
     Section,

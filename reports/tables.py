@@ -20,9 +20,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from harness.benchmarks import BENCHMARKS
-from harness.published import ASSUMED_N, published_n
-from harness.verdict import ROUNDING, ROUNDING_TABLE4, confidence_interval, judge, judge_difference
+from harness.evidence.published import ASSUMED_N, published_n
+from harness.evidence.verdict import ROUNDING, ROUNDING_TABLE4, confidence_interval, judge, judge_difference
+from harness.spec.benchmarks import BENCHMARKS
 from reports.common import (
     DASH,
     Section,
@@ -123,7 +123,7 @@ def compare(table: int, runs: pd.DataFrame) -> pd.DataFrame:
 def differences(runs: pd.DataFrame) -> pd.DataFrame:
     """ROME-v2 minus each other method of the same paper table on the same benchmark and budget - the
     paper's claims are differences - judged against the published difference by
-    :func:`harness.verdict.judge_difference` (error; Table 1 also 'Num'). Averaged and single published
+    :func:`harness.evidence.verdict.judge_difference` (error; Table 1 also 'Num'). Averaged and single published
     rows only ('best' rows have no spread)."""
     runs = default_runs(runs)
     rows: list[dict[str, object]] = []
@@ -199,7 +199,7 @@ def _verdicts(t: pd.DataFrame, column: str = "verdict") -> list[str]:
 
 def displayed(table: int, t: pd.DataFrame) -> pd.DataFrame:
     """The table as shown (Markdown, LaTeX, HTML): paper beside reproduced, the 95 % CI and the verdict
-    (:mod:`harness.verdict`)."""
+    (:mod:`harness.evidence.verdict`)."""
     n = t["n"].astype(int)
     if table == 4:
         shown = {"method (paper)": t["paper_method"], "reproduced with": t["variant"], "budget": t["budget"],
@@ -312,7 +312,8 @@ def build(runs: pd.DataFrame, out: Path, runs_dir: str | Path) -> Section:
     blocks = ["Reproduced: mean ± std over seeds of complete runs with each method's default options (ROME: "
               "ROME-v2, K = 7 unless the protocol says otherwise); Δ = reproduced − paper. The paper's rows for "
               "methods this harness does not run are in `reports/published/table<N>.csv`. 95 % CI: Student-t "
-              "interval of the reproduced mean over seeds. Verdict (`harness.verdict`): an equivalence test (TOST on "
+              "interval of the reproduced mean over seeds. Verdict (`harness.evidence.verdict`): an equivalence test "
+              "(TOST on "
               "Welch's t) of reproduced − paper against the paper's mean, std and number of searches "
               f"(Table 1: {published_n(1)}, Table 2: {published_n(2)}, Table 3: {published_n(3)}"
               f"{' assumed' if 3 in ASSUMED_N else ''}), margin max(paper std, rounding), alpha 0.05: "
@@ -340,7 +341,8 @@ def build(runs: pd.DataFrame, out: Path, runs_dir: str | Path) -> Section:
         blocks.append("## Differences between methods")
         blocks.append("The paper's claims are differences: ROME-v2 − another method on the same benchmark, ours "
                       "(mean over seeds, Welch 95 % CI) against the published difference, by the same rule "
-                      "(`harness.verdict.judge_difference`; margin: the std of a difference of one search each, "
+                      "(`harness.evidence.verdict.judge_difference`; margin: the std of a difference of one search "
+                      "each, "
                       "sqrt(std_A² + std_B²)). `better`: ROME-v2's lead exceeds the published one beyond the margin.")
         blocks.append(section.show("differences", displayed_differences(diffs), "Differences between methods",
                                    group="benchmark"))

@@ -36,7 +36,7 @@ PARAMETERLESS = frozenset({"none", "skip_connect", "max_pool_3x3", "avg_pool_3x3
 #: Bounds of a genotype file, checked before anything is built. DARTS cells have 4 intermediate nodes;
 #: 16 leaves room for larger cells, while the evaluation network's size grows with the nodes of every
 #: cell (a 50,000-node file would take hours to build). A result.json may hold the genotype, hence the
-#: byte bound of the run-folder reader (``harness.rundir_read.MAX_BYTES``).
+#: byte bound of the run-folder reader (``harness.runs.read.MAX_BYTES``).
 MAX_NODES = 16
 MAX_OP_NAME = 64
 MAX_FILE_BYTES = 64 * 2**20

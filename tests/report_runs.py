@@ -1,5 +1,5 @@
 """Synthetic run folders for the report tests and the report benchmark: ``result.json`` files that validate
-against :mod:`harness.schema`, each with a real resolved spec (:func:`harness.spec.resolve`), so that the
+against :mod:`harness.runs.layout`, each with a real resolved spec (:func:`harness.spec.runspec.resolve`), so that the
 readers, the grouping by config id and the labels see what real runs record, in milliseconds per run.
 
 :func:`write_run` writes one run; :func:`sweep` writes a sweep of the size a user reaches with the paper's
@@ -14,7 +14,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from harness.spec import resolve
+from harness.spec.runspec import resolve
 from spaces.genotype import KNOWN, to_dict
 from spaces.registry import describe
 

@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 import torch
 
-import harness.cli
-import harness.device_data
-import harness.run
-from harness import data as hd
-from harness.cli import main
-from harness.device_data import Augment, AugmentParams
-from harness.run import Run, fixed_config
-from harness.spec import DataSpec, resolve
+import harness.cli.main
+import harness.data.device_data
+import harness.runs.run
+from harness.cli.main import main
+from harness.data import datasets as hd
+from harness.data.device_data import Augment, AugmentParams
+from harness.runs.run import Run
+from harness.spec.runspec import DataSpec, fixed_config, resolve
 from spaces.genotype import resolve as genotype
 from tests import fake_data
 
@@ -106,7 +106,7 @@ def _draw(bundle: hd.DataBundle, split: str, path: str) -> tuple[torch.Tensor, t
         loader = hd.split_loader(bundle, split, 50, shuffle=False, seed=seed, path=path, cap=cap)
         outs.append(torch.cat([x for x, _ in loader]))
     plain = Augment(mean=raw.augment.mean, std=raw.augment.std)  # normalisation alone
-    source = harness.device_data.apply(plain, raw.images[:cap], None)
+    source = harness.data.device_data.apply(plain, raw.images[:cap], None)
     return torch.cat(outs), source.repeat(len(outs), 1, 1, 1)
 
 
@@ -124,7 +124,7 @@ def test_both_paths_do_what_the_spec_says(bench: str, sets: dict[str, str], root
     else:
         assert d.crop_pad > 0 and d.cutout > 0
     name = bench.split("-")[1]
-    bundle = hd.load(name, root, augment=spec.data)  # what harness.run passes
+    bundle = hd.load(name, root, augment=spec.data)  # what harness.runs.run passes
     info = hd.DATASETS[name]
     black = -torch.tensor(info.mean) / torch.tensor(info.std)  # a zero pixel, normalised
     seen: dict[str, dict[str, Any]] = {}
@@ -174,14 +174,14 @@ TINY_EVAL = {"eval_epochs": 1, "eval_batch": 8, "eval_layers": 2, "eval_channels
 def test_an_svhn_run_on_the_device_path_flips_as_its_spec_records(flip: bool, tmp_path: Path, root: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     drawn: list[torch.Tensor] = []
-    apply = harness.device_data.apply
+    apply = harness.data.device_data.apply
 
     def spy(aug: Augment, images: torch.Tensor, p: AugmentParams | None) -> torch.Tensor:
         if p is not None:  # a training batch: the flips it takes
             drawn.append(p.flip if aug.flip else torch.zeros_like(p.flip))
         return apply(aug, images, p)
 
-    monkeypatch.setattr(harness.device_data, "apply", spy)
+    monkeypatch.setattr(harness.data.device_data, "apply", spy)
     cfg = fixed_config(genotype("DARTS_V2"), "DARTS_V2", "s1-svhn", "smoke", 0, **TINY_EVAL,
                        **{"data.flip": str(flip)})
     result = Run(cfg, tmp_path, data_root=str(root), device="cpu", tensorboard=False).execute()
@@ -204,8 +204,8 @@ def test_a_bad_crop_pad_is_one_line_before_any_work(line: str, fragment: str, tm
     def no_work(*args: object, **kwargs: object) -> None:
         raise AssertionError("validation let a bad data.crop_pad start work")
 
-    monkeypatch.setattr(harness.cli, "run_many", no_work)
-    monkeypatch.setattr(harness.run.Run, "execute", no_work)
+    monkeypatch.setattr(harness.cli.main, "run_many", no_work)
+    monkeypatch.setattr(harness.runs.run.Run, "execute", no_work)
     out = tmp_path / "out"
     code = main(["run", "--method", "gdas", *line.split(), "--out", str(out)])
     err = capsys.readouterr().err.splitlines()

@@ -16,8 +16,8 @@ import torch
 import methods.base
 import methods.rome
 import methods.sampling
-from harness import check, exact
-from harness.cli import main
+from harness.cli.main import main
+from harness.evidence import check, exact
 from tests.hostile.folders import valid_result
 
 

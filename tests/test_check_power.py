@@ -1,4 +1,4 @@
-"""`harness.check_power`: each injected regression really breaks what it names (the exact part sees it),
+"""`harness.evidence.check_power`: each injected regression really breaks what it names (the exact part sees it),
 and the resampled trials count failures of the check's own decision on synthetic pools: a harmful pool
 fails nearly always, a clean one rarely."""
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from harness import check, check_power, exact
+from harness.evidence import check, check_power, exact
 
 COMMITTED = check.load_baseline(check.CHECK_BASELINE)
 
@@ -84,7 +84,7 @@ def test_report_lists_every_pool_with_rates(monkeypatch: pytest.MonkeyPatch) -> 
     data = {"clean": {"runs": _pool("gdas", range(24)), "exact_failed": [], "seconds": 1.0},
             "all-skip": {"runs": _pool("gdas", range(100, 108), {"parameterless_normal": 5.0}),
                          "exact_failed": ["steps"], "seconds": 1.0}}
-    text = check_power.report(data, 40, "python -m harness.check_power --out X", 60.0)
+    text = check_power.report(data, 40, "python -m harness.evidence.check_power --out X", 60.0)
     assert "| clean | nothing (false alarms) | passes |" in text
     assert "| all-skip | every sampled op is replaced by skip-connect | fails (steps) |" in text
     assert "100.0 % [91.2, 100.0] |\n" in text  # the whole check: the exact part always fails

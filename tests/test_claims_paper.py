@@ -1,4 +1,4 @@
-"""Every claim of harness.claims on synthetic runs: one input on which it must hold and one on which it
+"""Every claim of harness.evidence.claims on synthetic runs: one input on which it must hold and one on which it
 must fail (a claim that cannot fail tests nothing); claims without their runs keep a 'not evaluated' row;
 Holm over the family; the chance level of a parameterless count."""
 
@@ -10,14 +10,14 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from harness import claims
+from harness.evidence import claims
 
 SEEDS = [0, 1, 2, 3, 4]
 
 
 def runs(method: str, bench: str, col: str, values: list[float], **options: Any) -> list[dict[str, Any]]:
     """One complete run per value (seeds 0..), ``col`` set to it; hand-made frames get one config per method
-    and options (harness.claims._prepared)."""
+    and options (harness.evidence.claims._prepared)."""
     tag = "_".join(f"{k}{v}" for k, v in sorted(options.items()))
     return [{"run_id": f"{bench}_{method}_{tag}_{s}", "method": method, "bench": bench, "budget": "cpu", "seed": s,
              "status": "complete", "options": dict(options), "config_id": f"{method}{tag}", "label": method,

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from harness.benchmarks import PAPER_15, expand
-from harness.cli import main
+from harness.cli.main import main
+from harness.spec.benchmarks import PAPER_15, expand
 
 
 def test_list_names_every_method_and_the_15_benchmarks(capsys) -> None:

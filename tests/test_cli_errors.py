@@ -1,6 +1,6 @@
 """Bad command lines: one line on stderr starting with ``error:``, exit code 2, no traceback.
 
-The table runs through ``harness.cli.main`` in this process (a fresh interpreter per row would cost
+The table runs through ``harness.cli.main.main`` in this process (a fresh interpreter per row would cost
 seconds each on the CI machine); two rows also run as real ``python -m harness.cli`` processes, so
 that what reaches the terminal (import-time warnings included) is checked too.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

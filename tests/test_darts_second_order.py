@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import methods  # noqa: F401  (registers every method)
-from harness.cli import main
+from harness.cli.main import main
 from methods.base import SearchHParams, SearchMethod, build_method, method_class
 from spaces.registry import build_supernet
 

@@ -1,4 +1,4 @@
-"""Tests for harness.data on the embedded digits and on tiny hand-written dataset files.
+"""Tests for harness.data.datasets on the embedded digits and on tiny hand-written dataset files.
 
 CIFAR and SVHN files are written in torchvision's on-disk formats by :mod:`tests.fake_data` (whose
 ``skip_md5`` turns torchvision's md5 check of each file into an existence check).
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import data as hd
+from harness.data import datasets as hd
 from tests import fake_data
 
 CIFAR_TRAIN_PER_BATCH = 4  # 5 batches -> 20 training images

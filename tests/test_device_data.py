@@ -1,4 +1,4 @@
-"""The device data path (harness.device_data): same augmentation as the torchvision transforms,
+"""The device data path (harness.data.device_data): same augmentation as the torchvision transforms,
 exactly for given parameters and in distribution; repeatable; resumable after SIGKILL; sharded.
 
 CIFAR-10 files are hand-written in torchvision's format (tests/fake_data.py), with the md5 check
@@ -18,10 +18,11 @@ import pytest
 import torch
 from PIL import Image
 
-import harness.evaluate
-from harness import data
-from harness.device_data import Augment, AugmentParams, DeviceLoader, RawSplit, apply, draw, shard
-from harness.run import EVAL_CHECKPOINT, Run, fixed_config
+import harness.engine.evaluate
+from harness.data import datasets as data
+from harness.data.device_data import Augment, AugmentParams, DeviceLoader, RawSplit, apply, draw, shard
+from harness.runs.run import EVAL_CHECKPOINT, Run
+from harness.spec.runspec import fixed_config
 from spaces.genotype import resolve
 from tests import fake_data
 
@@ -167,7 +168,7 @@ TINY_EVAL = dict(eval_epochs=2, eval_batch=8, eval_layers=2, eval_channels=4, cu
 def _child(cfg: Any, out: str, root: str, kill_at: int | None) -> None:
     torch.set_num_threads(1)
     if kill_at is not None:
-        split, calls = harness.evaluate._split_output, {"n": 0}
+        split, calls = harness.engine.evaluate._split_output, {"n": 0}
 
         def killing_split(output: Any) -> Any:
             calls["n"] += 1
@@ -175,7 +176,7 @@ def _child(cfg: Any, out: str, root: str, kill_at: int | None) -> None:
                 os.kill(os.getpid(), signal.SIGKILL)
             return split(output)
 
-        harness.evaluate._split_output = killing_split
+        harness.engine.evaluate._split_output = killing_split
     Run(cfg, out, data_root=root, device="cpu").execute()
 
 
@@ -198,7 +199,7 @@ def test_sigkill_mid_evaluation_resumes_to_the_uninterrupted_result_with_augment
 
 
 def test_torchvision_path_shards_with_a_seeded_distributed_sampler(monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness import distributed
+    from harness.utils import distributed
 
     bundle = data.load("digits")
     monkeypatch.setattr(distributed, "world", lambda: 2)

@@ -16,11 +16,12 @@ import pytest
 import torch
 import torch.distributed as dist
 
-import harness.evaluate
-from harness import distributed
-from harness.device_data import Augment, DeviceLoader, RawSplit
-from harness.evaluate import train_and_test
-from harness.run import EVAL_CHECKPOINT, Run, fixed_config
+import harness.engine.evaluate
+from harness.data.device_data import Augment, DeviceLoader, RawSplit
+from harness.engine.evaluate import train_and_test
+from harness.runs.run import EVAL_CHECKPOINT, Run
+from harness.spec.runspec import fixed_config
+from harness.utils import distributed
 from spaces.genotype import resolve
 from spaces.registry import build_eval_network
 
@@ -83,7 +84,7 @@ def _member(rank: int, port: int, cfg: Any, out: str, kill_at: int | None) -> No
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     if kill_at is not None and rank == 0:
-        split_output, calls = harness.evaluate._split_output, {"n": 0}
+        split_output, calls = harness.engine.evaluate._split_output, {"n": 0}
 
         def killing(output: Any) -> Any:
             calls["n"] += 1
@@ -91,7 +92,7 @@ def _member(rank: int, port: int, cfg: Any, out: str, kill_at: int | None) -> No
                 os.kill(os.getpid(), signal.SIGKILL)
             return split_output(output)
 
-        harness.evaluate._split_output = killing
+        harness.engine.evaluate._split_output = killing
     result = Run(cfg, out, device="cpu", progress=False).execute()
     with open(Path(out) / f"rank{rank}.json", "w") as f:
         json.dump(result, f)
@@ -140,7 +141,7 @@ def test_a_killed_group_resumes_to_the_uninterrupted_group_result(tmp_path: Path
 def test_gpus_per_run_asks_slurm_for_one_task_per_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import submitit.slurm.slurm as submitit_slurm
 
-    from harness.executors import ClusterOptions, make_executor
+    from harness.runs.executors import ClusterOptions, make_executor
 
     monkeypatch.setattr(submitit_slurm.SlurmExecutor, "affinity", classmethod(lambda cls: 2))
     ex = make_executor("slurm", tmp_path, 3, ClusterOptions(gpus_per_run=4, gpus=1))

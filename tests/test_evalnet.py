@@ -1,4 +1,4 @@
-"""Evaluation networks (spaces/evalnet.py) and the train/test loop (harness/evaluate.py)."""
+"""Evaluation networks (spaces/evalnet.py) and the train/test loop (harness/engine/evaluate.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from harness.evaluate import evaluate_accuracy, train_and_test
+from harness.engine.evaluate import evaluate_accuracy, train_and_test
 from spaces.evalnet import (
     MACS_INCLUDE,
     EvalCell,

@@ -49,7 +49,7 @@ def test_the_wrapper_refuses_cuda_without_a_gpu(tmp_path: Path) -> None:
 
 
 def test_profile_reports_throughput_as_json(capsys: pytest.CaptureFixture) -> None:
-    from harness.cli import main
+    from harness.cli.main import main
 
     code = main(["profile", "--method", "gdas", "--batch-size", "4", "--channels", "4", "--layers", "2",
                  "--image-size", "16", "--steps", "1", "--throughput", "ci", "--device", "cpu", "--json"])

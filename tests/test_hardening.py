@@ -16,12 +16,14 @@ from typing import Any
 import pytest
 import torch
 
-import harness.storage
-from harness import health, paths
-from harness.cli import _writable, main
-from harness.run import CHECKPOINT, SEARCH_KEYS, Run, fixed_config, make_config
-from harness.rundir_read import read_result
-from harness.storage import CheckpointError, load_checkpoint, save_checkpoint, write_json
+import harness.runs.storage
+from harness.cli.main import _writable, main
+from harness.engine import health
+from harness.runs.read import read_result
+from harness.runs.run import CHECKPOINT, SEARCH_KEYS, Run
+from harness.runs.storage import CheckpointError, load_checkpoint, save_checkpoint, write_json
+from harness.spec.runspec import fixed_config, make_config
+from harness.utils import paths
 from methods.base import SearchMethod
 from spaces.genotype import KNOWN
 from tests.tiny import tiny
@@ -83,7 +85,7 @@ def test_a_failed_checkpoint_write_is_one_line_exit_2_and_keeps_the_previous_one
                 return FullDisk(fh)
         return fh
 
-    monkeypatch.setattr(harness.storage, "open", fake_open, raising=False)
+    monkeypatch.setattr(harness.runs.storage, "open", fake_open, raising=False)
     out = tmp_path / "runs"
     cfg = tiny_cfg(search_epochs=2)
     argv = cli_run(out)
@@ -119,7 +121,7 @@ def test_when_even_the_failure_cannot_be_recorded_it_is_still_one_line(
 
     original = SearchMethod.step
     monkeypatch.setattr(SearchMethod, "step", step)
-    monkeypatch.setattr(harness.storage.os, "fsync", fsync)
+    monkeypatch.setattr(harness.runs.storage.os, "fsync", fsync)
     out = tmp_path / "runs"
     assert main(cli_run(out)) == 2
     captured = capsys.readouterr()
@@ -137,7 +139,7 @@ def test_a_failed_json_write_removes_its_temporary_file_and_keeps_the_old_file(
     def full(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(harness.storage.os, "fsync", full)
+    monkeypatch.setattr(harness.runs.storage.os, "fsync", full)
     with pytest.raises(OSError, match="No space left"):
         write_json(path, {"a": 2})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
@@ -149,7 +151,7 @@ def test_a_read_only_out_is_one_line_exit_2(tmp_path: Path, monkeypatch: pytest.
     def read_only(*args: Any, **kwargs: Any):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
-    monkeypatch.setattr(harness.storage.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(harness.runs.storage.tempfile, "mkstemp", read_only)
     assert main(cli_run(tmp_path / "runs")) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is not writable: Read-only file system" in err
@@ -252,7 +254,7 @@ def test_nan_weights_from_the_last_evaluation_step_fail_the_run(tmp_path: Path,
 
 
 def test_nan_test_logits_are_an_error() -> None:
-    from harness.evaluate import evaluate_accuracy
+    from harness.engine.evaluate import evaluate_accuracy
 
     model = torch.nn.Linear(3, 2)
     with torch.no_grad():
@@ -343,7 +345,7 @@ def test_a_broken_run_folder_is_one_line_in_a_real_process(tmp_path: Path) -> No
 
 
 def test_check_lists_an_unreadable_paper_result_as_failed(tmp_path: Path) -> None:
-    from harness import check
+    from harness.evidence import check
 
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "result.json").write_text('{"status": "complete"}')

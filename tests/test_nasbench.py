@@ -9,9 +9,10 @@ import pytest
 import torch
 
 import methods  # noqa: F401  (registers every method)
-from harness import benchmarks
-from harness.run import make_config, run
-from harness.schema import validate_result
+from harness.runs.layout import validate_result
+from harness.runs.run import run
+from harness.spec import benchmarks
+from harness.spec.runspec import make_config
 from methods.base import METHODS, SearchHParams, build_method
 from spaces import nasbench
 from spaces.base import Mixed, Sampled

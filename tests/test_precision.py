@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.cli import main
-from harness.evaluate import numerics, train_and_test
-from harness.run import Run, fixed_config, make_config
-from harness.spec import parse_sets
+from harness.cli.main import main
+from harness.engine.evaluate import numerics, train_and_test
+from harness.runs.run import Run
+from harness.spec.runspec import fixed_config, make_config, parse_sets
 from spaces.genotype import resolve
 from spaces.registry import build_eval_network
 

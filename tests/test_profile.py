@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.cli import main
-from harness.profile import SavedTensorCounter, profile_filename
+from harness.cli.main import main
+from harness.evidence.profile import SavedTensorCounter, profile_filename
 
 #: a shape small enough for 2 CPU cores (Table 7's is batch 64, 16 channels, 8 cells, 32x32)
 TINY = ["--bench", "s0-digits", "--batch-size", "8", "--channels", "8", "--layers", "5", "--image-size", "16",
@@ -143,7 +143,7 @@ def test_saved_bytes_distribution_over_sampled_subnets(profiles: tuple[dict[str,
 
 
 def test_distribution_is_reproducible_from_its_seed() -> None:
-    from harness.profile import saved_bytes_distribution
+    from harness.evidence.profile import saved_bytes_distribution
     from methods.base import SearchHParams, build_method
     from spaces.registry import build_supernet
 
@@ -158,7 +158,7 @@ def test_distribution_is_reproducible_from_its_seed() -> None:
     # allocator may reuse between two small tensors of one graph)
     assert once(3) == pytest.approx(once(3), rel=1e-3)
     with pytest.raises(ValueError, match="at least 2 subnets"):
-        from harness.profile import saved_bytes_distribution as f
+        from harness.evidence.profile import saved_bytes_distribution as f
         f(None, (torch.zeros(1), torch.zeros(1)), n=1)
 
 
@@ -174,7 +174,7 @@ def test_sampling_is_a_method_property() -> None:
 def test_one_forward_per_draw_and_one_draw_without_sampling(name: str, draws: int) -> None:
     """A method that samples nothing is measured by one pass, not ``n`` equal ones (each was a full
     supernet pass: minutes at Table 7's shape); no pass runs a backward (it saves nothing)."""
-    from harness.profile import saved_bytes_distribution
+    from harness.evidence.profile import saved_bytes_distribution
     from methods.base import build_method, method_hparams
     from spaces.registry import build_supernet
 
@@ -210,7 +210,7 @@ def test_default_steps_stop_once_they_took_long_enough(monkeypatch: pytest.Monke
     """Without --steps, 1 to 3 steps are timed, stopping once they took AUTO_SECONDS, and the counted
     step is the figure when it alone took that long (one DARTS step at Table 7's shape is 20-30 s on two
     cores); --steps N times exactly N steps after the counted one."""
-    import harness.profile as hp
+    import harness.evidence.profile as hp
 
     cfg = hp.ProfileConfig("gdas", "s0-digits", batch_size=2, channels=4, layers=3, image_size=8, subnets=0)
     r = hp.profile_step(cfg, "cpu")

@@ -21,9 +21,9 @@ import pytest
 import torch
 from torch import nn
 
-from harness.cli import main
-from harness.search import build_search_method
-from harness.spec import SpecError, resolve
+from harness.cli.main import main
+from harness.engine.search import build_search_method
+from harness.spec.runspec import SpecError, resolve
 from spaces.base import Mixed
 from spaces.darts import SPACES
 from spaces.supernet import SearchNetwork

@@ -25,12 +25,13 @@ from typing import Any
 import pytest
 import torch
 
-import harness.evaluate
-from harness import executors
-from harness.cli import main
-from harness.executors import RunJob, run_many
-from harness.results import config_hash
-from harness.run import (
+import harness.engine.evaluate
+from harness.cli.main import main
+from harness.runs import executors
+from harness.runs.executors import RunJob, run_many
+from harness.runs.layout import validate_result
+from harness.runs.results import config_hash
+from harness.runs.run import (
     CHECKPOINT,
     EVAL_CHECKPOINT,
     CheckpointError,
@@ -42,7 +43,6 @@ from harness.run import (
     run_lock,
     save_checkpoint,
 )
-from harness.schema import validate_result
 from methods.base import SearchMethod
 
 # 3 search epochs of 2 steps (32 images per split, batch 16); 2 evaluation epochs of 4 batches
@@ -99,13 +99,13 @@ def _child(cfg: Any, out: str, kill: tuple[str, Any] | None) -> None:
 
         SearchMethod.step = killing_step
     elif kill is not None:  # ("eval", n-th forward pass of the evaluation network: training, then test)
-        split = harness.evaluate._split_output
+        split = harness.engine.evaluate._split_output
 
         def killing_split(output: Any) -> Any:
             bump()
             return split(output)
 
-        harness.evaluate._split_output = killing_split
+        harness.engine.evaluate._split_output = killing_split
     Run(cfg, out, device="cpu").execute()
 
 
@@ -228,7 +228,7 @@ def test_a_failing_search_is_recorded_with_its_reason(tmp_path: Path, monkeypatc
 
 def test_diverging_evaluation_is_recorded_as_failed(tmp_path: Path) -> None:
     """A real divergence: a huge learning rate turns the weights and the loss into NaN. The spec refuses
-    such a rate before the run (harness.spec.LIMITS), so it is set past validation here: the run's own
+    such a rate before the run (harness.spec.runspec.LIMITS), so it is set past validation here: the run's own
     check is what is tested (no learning rate the spec accepts diverges this tiny network)."""
     from dataclasses import replace
 

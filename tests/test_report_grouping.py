@@ -3,7 +3,7 @@
 rows in ``harness report`` and in ``harness report --claims``, and their numbers are never averaged.
 
 SYNTHETIC runs (:mod:`tests.report_runs`): result files with the real resolved spec of ``harness run``
-(:func:`harness.spec.resolve`) and made-up numbers, chosen so that pooling would show: the default
+(:func:`harness.spec.runspec.resolve`) and made-up numbers, chosen so that pooling would show: the default
 GDAS runs collapse (6 to 8 parameterless ops), the ``search.a_lr=0.03`` ones do not (1 or 2).
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from harness.cli import main
-from harness.rundir_read import config_id
+from harness.cli.main import main
+from harness.runs.read import config_id
 from reports.data import default_spec, load_runs, run_label, spec_changes
 from tests.report_runs import result_for, write_run
 
@@ -59,7 +59,7 @@ def test_config_id_leaves_out_the_seed_and_nothing_else() -> None:
     assert one != two and config_id(one) == config_id(two)
     other = result_for("gdas", "s3-digits", "cpu", 0, sets=A_LR)["config"]
     assert config_id(other) != config_id(one)
-    # a given a_lr turns the cpu budget's scaling rule off (harness.spec._scale): compare with the rule off
+    # a given a_lr turns the cpu budget's scaling rule off (harness.spec.runspec._scale): compare with the rule off
     unscaled = result_for("gdas", "s3-digits", "cpu", 0, sets={"search.scale": "none"})["config"]
     assert config_id(other, without=("search.a_lr",)) == config_id(unscaled, without=("search.a_lr",))
 

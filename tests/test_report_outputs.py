@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 import torch
 
-from harness.cli import main
-from harness.run import Run, make_config, run
-from harness.tblog import TB_DIR
+from harness.cli.main import main
+from harness.runs.run import Run, run
+from harness.runs.tblog import TB_DIR
+from harness.spec.runspec import make_config
 from reports.common import Shown
 from reports.latex import to_latex
 
@@ -46,7 +47,7 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             assert result["status"] == "complete", result.get("reason")
     # synthetic Table 1 rows at the paper's budget: DARTS 2.8, 2.9 (95 % CI [2.21, 3.49], paper 4.66 +- 0.71),
     # ROME 3.0, 3.1 (CI [2.41, 3.69], paper 2.66 +- 0.06): two seeds decide nothing, both inconclusive
-    # (harness.verdict; the old overlap rule called them better and reproduced)
+    # (harness.evidence.verdict; the old overlap rule called them better and reproduced)
     for i, r in enumerate(results_in(out)):  # darts seeds 0, 1, then rome-v2 seeds 0, 1
         r.update(bench="s1-c10", space="s1", dataset="c10", budget="paper", run_id="s1c10_" + r["run_id"])
         r["eval"]["test_error"] = 2.8 + 0.1 * i

@@ -18,10 +18,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from harness.cli import main
-from harness.profile import ProfileConfig, profile_step, write_profile
-from harness.run import make_config, run
-from harness.sweeps import ABLATION, k_sweep_configs
+from harness.cli.main import main
+from harness.evidence.profile import ProfileConfig, profile_step, write_profile
+from harness.runs.run import run
+from harness.spec.runspec import make_config
+from harness.spec.sweeps import ABLATION, k_sweep_configs
 from reports import ablation, collapse, ksens, memory, tables
 from reports.common import main_variants
 from reports.data import load_history, load_profiles, load_runs, published

@@ -7,9 +7,10 @@ import json
 import pytest
 
 import methods
-from harness.benchmarks import PAPER_15
-from harness.run import make_config, run
-from harness.schema import DARTS_GENOTYPE, validate_result
+from harness.runs.layout import DARTS_GENOTYPE, validate_result
+from harness.runs.run import run
+from harness.spec.benchmarks import PAPER_15
+from harness.spec.runspec import make_config
 from spaces.darts import SPACES
 from spaces.genotype import PARAMETERLESS, from_dict
 from tests.tiny import TINY, tiny

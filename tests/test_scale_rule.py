@@ -1,8 +1,8 @@
 """The `cpu` budget's scaling rule and the entropy of the architecture distribution (issue 19, "What to
 build", first bullet): ``search.scale=arch-steps`` makes a_lr x architecture steps equal the paper
-protocol's (:func:`harness.spec.arch_steps`), the values are recorded in the spec, ``result.json``'s
+protocol's (:func:`harness.spec.runspec.arch_steps`), the values are recorded in the spec, ``result.json``'s
 config and ``harness run --dry-run``, and each search epoch records the op and edge entropy of every
-cell type (:func:`harness.search.arch_entropy`), drawn in the collapse figure.
+cell type (:func:`harness.engine.search.arch_entropy`), drawn in the collapse figure.
 
 Hand computations: the paper's CIFAR-10 search splits hold 25,000 images (ceil(25000 / 64) = 391 steps
 an epoch at batch 64, 50 epochs); the digits' 700 (ceil(700 / 64) = 11 at batch 64, 20 epochs at `cpu`).
@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.cli import main
-from harness.schema import validate_result
-from harness.search import arch_entropy, build_search_method, epoch_entry
-from harness.spec import SpecError, resolve, with_sets
+from harness.cli.main import main
+from harness.engine.search import arch_entropy, build_search_method, epoch_entry
+from harness.runs.layout import validate_result
+from harness.spec.runspec import SpecError, resolve, with_sets
 
 matplotlib.use("Agg")
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from harness.cli import main
+from harness.cli.main import main
 from spaces import genotype as G
 from spaces.darts import NODE_EDGES, SPACES
 from spaces.ops import OPS

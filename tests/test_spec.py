@@ -1,4 +1,4 @@
-"""The resolved run spec (harness.spec): composition, --set parsing, validation before any work, the
+"""The resolved run spec (harness.spec.runspec): composition, --set parsing, validation before any work, the
 record and hash, presets, method options declared once, and the evaluation lr schedules."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import benchmarks
-from harness.benchmarks import PresetRule
-from harness.cli import main
-from harness.evaluate import lr_factor, lr_scheduler
-from harness.run import fixed_config, make_config, run
-from harness.spec import SpecError, parse_sets, parse_value, resolve
+from harness.cli.main import main
+from harness.engine.evaluate import lr_factor, lr_scheduler
+from harness.runs.run import run
+from harness.spec import benchmarks
+from harness.spec.benchmarks import PresetRule
+from harness.spec.runspec import SpecError, fixed_config, make_config, parse_sets, parse_value, resolve
 from methods.base import METHODS, SearchHParams, build_method, option, option_label, register_method
 from methods.gdas import GDAS
 from methods.rome import ROMEv2
@@ -251,7 +251,7 @@ def toy_method():
 
 
 def test_a_method_registered_here_gets_flag_slug_label_and_profile_name(toy_method, tmp_path: Path) -> None:
-    from harness.profile import profile_filename
+    from harness.evidence.profile import profile_filename
     from reports.data import variant_label
 
     [entry] = dry_run("--method", "toy-test", "--wiggle", "5", "--out", str(tmp_path))

@@ -1,4 +1,4 @@
-"""harness.stats (Welch, permutation, bootstrap, Student-t), the claims over seeds and the collapse
+"""harness.evidence.stats (Welch, permutation, bootstrap, Student-t), the claims over seeds and the collapse
 report's search accuracy panel, on synthetic per-seed values."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from harness import claims, stats
+from harness.evidence import claims, stats
 from tests.hostile.folders import valid_result
 
 
@@ -118,7 +118,7 @@ def test_healthy_versus_collapsed_cell() -> None:
 
 
 def test_report_claims_writes_markdown_and_csv(tmp_path: Path) -> None:
-    from harness.cli import main
+    from harness.cli.main import main
 
     runs = tmp_path / "runs"
     for r in _frame([6, 7, 6, 7, 8], [2, 3, 2, 3, 2]).to_dict("records"):

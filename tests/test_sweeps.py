@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.sweeps import ABLATION, PAPER_K_EPOCHS, ablation_configs, k_epochs, k_sweep_configs, sweep_configs
+from harness.spec.sweeps import ABLATION, PAPER_K_EPOCHS, ablation_configs, k_epochs, k_sweep_configs, sweep_configs
 
 
 def test_ablation_configs_cover_the_8_combinations_per_seed() -> None:

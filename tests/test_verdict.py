@@ -1,4 +1,4 @@
-"""The verdict rule (harness/verdict.py): TOST on Welch's t from summary statistics.
+"""The verdict rule (harness/evidence/verdict.py): TOST on Welch's t from summary statistics.
 
 Closed-form cases use df = 2 (the paper's n = 3 against 3 of ours), where Student's t has the CDF
 ``F(t) = 1/2 + t / (2 sqrt(2 + t^2))``, so the p-values are checked against a formula, not scipy.
@@ -11,8 +11,8 @@ import math
 import numpy as np
 import pytest
 
-from harness.published import published_n
-from harness.verdict import (
+from harness.evidence.published import published_n
+from harness.evidence.verdict import (
     BETTER,
     INCONCLUSIVE,
     REPRODUCED,

@@ -12,14 +12,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from harness.run import make_config
+from harness.spec.runspec import make_config
 from spaces.genotype import KNOWN, to_dict
 
 GENOTYPE = to_dict(KNOWN["DARTS_V2"])
 
 
 def valid_result(run_id: str, **changes: Any) -> dict[str, Any]:
-    """A complete result that validates against ``harness.schema.RESULT_SCHEMA``."""
+    """A complete result that validates against ``harness.runs.layout.RESULT_SCHEMA``."""
     options = {"k": 7, "td": True, "ga_theta": True, "ga_alpha": True}
     result = {
         "run_id": run_id, "method": "rome-v2", "options": options, "bench": "s0-c10", "space": "s0",

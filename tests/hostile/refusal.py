@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.cli import main
+from harness.cli.main import main
 
 
 def assert_refused(argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]) -> None:

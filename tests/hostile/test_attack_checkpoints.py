@@ -30,10 +30,11 @@ from typing import Any
 import pytest
 import torch
 
-import harness.storage
-from harness.cli import main
-from harness.run import CHECKPOINT, EVAL_CHECKPOINT, EVAL_KEYS, SEARCH_KEYS, Run, make_config
-from harness.storage import DIGEST, CheckpointError, load_checkpoint, previous_checkpoint, save_checkpoint
+import harness.runs.storage
+from harness.cli.main import main
+from harness.runs.run import CHECKPOINT, EVAL_CHECKPOINT, EVAL_KEYS, SEARCH_KEYS, Run
+from harness.runs.storage import DIGEST, CheckpointError, load_checkpoint, previous_checkpoint, save_checkpoint
+from harness.spec.runspec import make_config
 from methods.base import SearchMethod
 
 TINY = dict(search_epochs=2, search_subset=32, search_batch=16, search_layers=2, search_channels=4,
@@ -206,8 +207,8 @@ def test_a_folder_turning_read_only_mid_run_is_one_line_without_a_traceback(
     monkeypatch.setattr(SearchMethod, "step", step_then_read_only)
     monkeypatch.setattr(LocalFileSystem, "write", guarded(LocalFileSystem.write, 1))
     monkeypatch.setattr(LocalFileSystem, "append", guarded(LocalFileSystem.append, 1))
-    monkeypatch.setattr(harness.storage, "open", guarded(open), raising=False)
-    monkeypatch.setattr(harness.storage.tempfile, "mkstemp", guarded(harness.storage.tempfile.mkstemp))
+    monkeypatch.setattr(harness.runs.storage, "open", guarded(open), raising=False)
+    monkeypatch.setattr(harness.runs.storage.tempfile, "mkstemp", guarded(harness.runs.storage.tempfile.mkstemp))
     out = tmp_path / "runs"
     sets = [a for key, v in TINY.items() for a in ("--set", f"{key}={v}")]
     code = main(["run", "--bench", "s0-digits", "--k", "2", "--out", str(out), "--no-progress", *sets])

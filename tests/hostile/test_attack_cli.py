@@ -5,7 +5,7 @@ Rules (README "Hostile input"):
 * refused (exit 2, one line on stderr, nothing created): a job option out of its range (``--workers``
   1..1024, ``--mem-gb`` finite in (0, 65536]), ``--seed`` together with ``--seeds``, a ``--set`` name
   given twice (an alias and its dotted name count as one name), a flag and a ``--set`` of the same
-  field, an empty ``--out``/``--data-root``, a spec value beyond ``harness.spec.LIMITS`` or below
+  field, an empty ``--out``/``--data-root``, a spec value beyond ``harness.spec.runspec.LIMITS`` or below
   ``TAU_MIN``, a cutout wider than the image, evaluation shapes over the memory bound, a malformed
   ``--k-sweep``;
 * accepted with a note on stderr: a seed, method or K repeated in its list runs once.
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 
-import harness.cli
-import harness.run
-from harness.benchmarks import BENCHMARKS, BUDGETS, PRESETS
-from harness.cli import main
-from harness.spec import resolve
+import harness.cli.main
+import harness.runs.run
+from harness.cli.main import main
+from harness.spec.benchmarks import BENCHMARKS, BUDGETS, PRESETS
+from harness.spec.runspec import resolve
 from tests.hostile.refusal import assert_refused
 
 # (command line, a fragment the one-line message must contain)
@@ -96,8 +96,8 @@ def no_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     def fail(*args, **kwargs):
         raise SlippedThrough("validation let a bad command line start work")
 
-    monkeypatch.setattr(harness.cli, "run_many", fail)
-    monkeypatch.setattr(harness.run.Run, "execute", fail)
+    monkeypatch.setattr(harness.cli.main, "run_many", fail)
+    monkeypatch.setattr(harness.runs.run.Run, "execute", fail)
     monkeypatch.chdir(tmp_path)  # `--out ''` would write here
     return tmp_path
 
@@ -152,7 +152,7 @@ def test_the_smallest_tau_keeps_sampling_finite() -> None:
     the relaxed weights are NaN. At ``TAU_MIN`` both the samples and their gradients stay finite."""
     import torch
 
-    from harness.spec import TAU_MIN
+    from harness.spec.runspec import TAU_MIN
     from methods.sampling import gumbel_softmax_st, gumbel_topk
 
     gen = torch.Generator().manual_seed(0)

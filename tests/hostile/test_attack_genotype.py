@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pytest
 
-import harness.cli
-import harness.run
-from harness.cli import main
+import harness.cli.main
+import harness.runs.run
+from harness.cli.main import main
+from harness.evidence.check import BASELINES
 from spaces import genotype as G
 from spaces.genotype import KNOWN, MAX_FILE_BYTES, MAX_NODES, from_dict, load
 
-ALL_SKIP = Path(harness.cli.__file__).parent / "baselines" / "genotypes" / "all_skip_normal.json"
+ALL_SKIP = BASELINES / "genotypes" / "all_skip_normal.json"
 
 
 @pytest.fixture(autouse=True)
@@ -33,8 +34,8 @@ def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*args, **kwargs):
         raise AssertionError("validation let a bad genotype file start work")
 
-    monkeypatch.setattr(harness.cli, "run_many", fail)
-    monkeypatch.setattr(harness.run.Run, "execute", fail)
+    monkeypatch.setattr(harness.cli.main, "run_many", fail)
+    monkeypatch.setattr(harness.runs.run.Run, "execute", fail)
 
 
 def _bad(argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,7 +3,7 @@
 Absurd shapes gave tracebacks (exit 1: ``--batch-size 1000000000``, ``--batch-size 9223372036854775808``,
 beyond int64, ``--channels 1000000``, ``--image-size 1000000``, ``--num-classes 1000000000000``) or hung
 (``--layers 100000`` builds 100,000 cells, ``--steps 1000000000000`` never ends). Rule: every shape has a
-range (``harness.profile.LIMITS``), shapes that are each in range but together huge meet the activation
+range (``harness.evidence.profile.LIMITS``), shapes that are each in range but together huge meet the activation
 bound of runs, and a refusal is one line on stderr with exit 2 before anything is built or created.
 
 Work is impossible here: ``profile_step`` and ``data.load`` fail the test, so a line that slips through
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-import harness.data
-import harness.profile
-from harness.cli import main
-from harness.profile import ProfileConfig, check_config
+import harness.data.datasets
+import harness.evidence.profile
+from harness.cli.main import main
+from harness.evidence.profile import ProfileConfig, check_config
 from tests.hostile.refusal import assert_refused
 
 
@@ -54,8 +54,8 @@ def no_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     def fail(*args, **kwargs):
         raise SlippedThrough("validation let a bad profile start work")
 
-    monkeypatch.setattr(harness.profile, "profile_step", fail)
-    monkeypatch.setattr(harness.data, "load", fail)
+    monkeypatch.setattr(harness.evidence.profile, "profile_step", fail)
+    monkeypatch.setattr(harness.data.datasets, "load", fail)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -86,4 +86,4 @@ def test_the_limits_let_the_papers_shapes_through(no_work: Path) -> None:
 def test_profile_step_checks_too() -> None:
     """The library entry point refuses what the command refuses (no CLI in between)."""
     with pytest.raises(ValueError, match="--layers must be <= 64"):
-        harness.profile.profile_step(ProfileConfig(method="darts", layers=100000), "cpu")
+        harness.evidence.profile.profile_step(ProfileConfig(method="darts", layers=100000), "cpu")

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.cli import main
+from harness.cli.main import main
 from reports import html
 from tests.report_runs import result_for, sweep, write_run
 
@@ -135,8 +135,8 @@ def test_drawings_of_single_runs_only_on_request(tmp_path: Path, monkeypatch: py
 ])
 def test_recorded_weights_are_still_checked(tmp_path: Path, cell: object) -> None:
     """``status`` no longer walks the weights through jsonschema (85 % of its time); the plain loop that
-    replaced it refuses what the schema refuses (``harness.schema.ARCH_WEIGHTS``)."""
-    from harness.rundir_read import read_result
+    replaced it refuses what the schema refuses (``harness.runs.layout.ARCH_WEIGHTS``)."""
+    from harness.runs.read import read_result
 
     good = result_for("rome-v2", "s2-digits", "check", 0)
     assert read_result(write_run(tmp_path, good) / "result.json").ok

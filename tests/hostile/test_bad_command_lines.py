@@ -4,7 +4,7 @@ no traceback, and creates nothing under ``--out``.
 Work is impossible here: ``run_many`` and ``Run.execute`` are replaced by a function that fails the
 test, so a line that slips through validation is caught before it searches or trains anything.
 
-Rows flagged ``SPEC`` are run-spec field ranges, rejected by :func:`harness.spec.validate`.
+Rows flagged ``SPEC`` are run-spec field ranges, rejected by :func:`harness.spec.runspec.validate`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-import harness.cli
-import harness.run
+import harness.cli.main
+import harness.runs.run
 from tests.hostile.refusal import assert_refused
 
 SPEC = "spec"  # flag: a protocol-field range checked by the run spec's validation
@@ -148,8 +148,8 @@ def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     def no_work(*args, **kwargs):
         raise SlippedThrough("validation let a bad command line start work")
 
-    monkeypatch.setattr(harness.cli, "run_many", no_work)
-    monkeypatch.setattr(harness.run.Run, "execute", no_work)
+    monkeypatch.setattr(harness.cli.main, "run_many", no_work)
+    monkeypatch.setattr(harness.runs.run.Run, "execute", no_work)
     out = {}
     for name, text in GENOTYPES.items():
         path = tmp_path / f"{name}.json"

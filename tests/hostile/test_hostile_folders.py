@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.run import Run
-from harness.rundir_read import read_result
+from harness.cli.main import main
+from harness.runs.read import read_result
+from harness.runs.run import Run
 from tests.hostile import folders
 
 
@@ -110,7 +110,7 @@ def test_a_result_is_trusted_only_when_it_validates(hostile, tmp_path: Path) -> 
 def test_a_run_does_not_trust_a_partial_complete_result(tmp_path: Path) -> None:
     """``{"status": "complete"}`` once made the run skip forever; now it is redone (here: its data is
     missing, so it fails and says why)."""
-    from harness.run import make_config
+    from harness.spec.runspec import make_config
 
     cfg = make_config("rome-v2", "s0-c10", "smoke", 0, None)
     d = tmp_path / cfg.run_id
@@ -122,7 +122,7 @@ def test_a_run_does_not_trust_a_partial_complete_result(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["result.json", ".lock", "log.txt"])
 def test_a_run_folder_with_a_directory_in_place_of_a_file_is_one_line_exit_2(
         name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from harness.run import make_config
+    from harness.spec.runspec import make_config
 
     cfg = make_config("rome-v2", "s0-digits", "smoke", 0, None)
     (tmp_path / cfg.run_id / name).mkdir(parents=True)
