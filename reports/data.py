@@ -32,6 +32,9 @@ import pandas as pd
 
 from harness.evidence.published import PUBLISHED, published  # noqa: F401  (re-exported for reports)
 from harness.runs.read import Unreadable, config_id, find_results, one_per_run_id, read_json_file, read_result
+from harness.spec.runspec import FIXED, resolve
+from methods.base import option_label
+from spaces.genotype import from_dict
 
 #: method options flattened into columns (absent for a method: NaN)
 OPTION_COLUMNS = ("k", "td", "ga_theta", "ga_alpha", "partial")
@@ -54,7 +57,7 @@ def _read_results(runs_dir: Path) -> tuple[Results, list[str], list[str]]:
     """The trusted results under ``runs_dir``, each run id once (:func:`_unique`); the warnings about
     unreadable files, and those about copies of a run (also among the warnings)."""
     results, warnings = [], []
-    for path in find_results(Path(runs_dir), "result.json"):
+    for path in find_results(Path(runs_dir)):
         read = read_result(path)
         if read.data is None:
             warnings.append(f"{path}: unreadable: {read.reason}")
@@ -72,7 +75,6 @@ def _scalar(value: Any) -> Any:
 def variant_label(method: str, options: dict[str, Any]) -> str:
     """``rome-v2``, ``rome-v2 (K=2)``, ``rome-v2 (TD off, GA-alpha off)``, ``pcdarts (M=2)``: the method and
     every option that differs from the method's defaults, by the label each option declares."""
-    from methods.base import option_label
 
     return option_label(method, options)
 
@@ -91,7 +93,6 @@ def default_spec(method: str, bench: str, budget: str, preset: str) -> tuple[dic
     gets without ``--set`` or options (:func:`harness.spec.runspec.resolve`), as ``result.json`` records them;
     ``None`` when that no longer resolves (a method or benchmark unknown to this version). Cached: one
     resolution per configuration family, however many runs."""
-    from harness.spec.runspec import FIXED, resolve
 
     try:
         if method == FIXED:
@@ -149,7 +150,6 @@ def _run_row(path: Path, r: dict[str, Any]) -> dict[str, Any]:
     history = (r.get("search") or {}).get("history") or []
     last = history[-1] if history else {}
     if not history and isinstance((r.get("genotype") or {}).get("normal"), list):  # a fixed genotype, no search
-        from spaces.genotype import from_dict
 
         try:
             g = from_dict(r["genotype"])

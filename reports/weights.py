@@ -21,8 +21,10 @@ import pandas as pd
 from matplotlib.colors import Normalize
 
 from reports.common import DASH, Section, budget_note, complete, save_figure, slug, theme, write_csv, write_markdown
+from spaces.darts import EDGES, SPACES
 from spaces.genotype import PARAMETERLESS as DARTS_PARAMETERLESS
 from spaces.nasbench import PARAMETERLESS as NB_PARAMETERLESS
+from spaces.registry import build_supernet, describe
 
 PARAMETERLESS = DARTS_PARAMETERLESS | NB_PARAMETERLESS
 CMAP, EDGE_CMAP = "viridis", "RdBu_r"
@@ -43,7 +45,6 @@ def _norm(grids: list[np.ndarray], centred: bool = False) -> Normalize:
 
 @cache
 def _shapes(space: str) -> dict[str, Any]:
-    from spaces.registry import build_supernet
 
     return build_supernet(space, c=4, layers=3, num_classes=2).shapes
 
@@ -82,7 +83,6 @@ def load_weights(path: str | Path) -> list[dict[str, Any]]:
 def op_names(space: str, cell: str, n_decisions: int, n_ops: int) -> list[list[str]]:
     """Per decision its candidate op names (``spaces.registry.describe``), or ``op j`` if unknown."""
     try:
-        from spaces.registry import describe
 
         names = describe(space)[cell]
         if len(names) == n_decisions and all(len(n) == n_ops for n in names):
@@ -94,7 +94,6 @@ def op_names(space: str, cell: str, n_decisions: int, n_ops: int) -> list[list[s
 
 def decision_labels(space: str, cell: str, n: int) -> list[str]:
     """``2←0`` (node ← input) for the DARTS spaces' 14 edges, else ``node n``/``edge n``."""
-    from spaces.darts import EDGES, SPACES
 
     if space in SPACES and n == len(EDGES):
         return [f"{node}←{src}" for src, node in EDGES]

@@ -9,6 +9,8 @@ from typing import Any
 from torch import nn
 
 from spaces.darts import SPACES as DARTS_SPACES
+from spaces.evalnet import NetworkCIFAR, NetworkImageNet
+from spaces.genotype import Genotype
 from spaces.supernet import SearchNetwork
 
 SupernetBuilder = Callable[..., nn.Module]
@@ -46,8 +48,6 @@ def build_eval_network(genotype: Any, *, network: str, c: int, layers: int, num_
     DARTS genotypes build ``NetworkCIFAR`` (``network="cifar"``) or the ImageNet mobile network;
     other genotype types (NAS-Bench-1Shot1) build their own through ``genotype.build_network``.
     """
-    from spaces.evalnet import NetworkCIFAR, NetworkImageNet
-    from spaces.genotype import Genotype
 
     if not isinstance(genotype, Genotype):
         return genotype.build_network(c=c, layers=layers, num_classes=num_classes, in_channels=in_channels)

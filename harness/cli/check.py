@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from harness.cli.common import HarnessError, name_list, seed_list
+from harness.evidence import check
 
 
 def _names(text: str | None, option: str) -> list[str] | None:
@@ -47,7 +48,6 @@ def check_cmd(update: bool, exact_only: bool, methods: str | None, benches: str 
     suite (gdas, rome-v2 on s2-digits, budget `check`, 8 seeds, one-sided Welch tests with Holm against the
     committed per-seed values, plus invariants), both against harness/evidence/baselines/check.json; paper-budget
     results against the paper."""
-    from harness.evidence import check
 
     if update and paper_only:
         raise HarnessError("--update rewrites the suite's baselines; it cannot go with --paper-only")

@@ -24,12 +24,18 @@ from harness.cli.common import (
 )
 from harness.data import datasets as data
 from harness.runs.executors import ClusterOptions, check_executor, run_many
+from harness.runs.layout import RESULT
+from harness.runs.run import Run
 from harness.runs.storage import RunFolderError, StorageFault
 from harness.spec import benchmarks
 from harness.spec.benchmarks import BENCHMARKS, BUDGETS, GROUPS, PRESETS
-from harness.spec.runspec import LIMITS, TAU_MIN, RunSpec, make_config, parse_sets, valid_keys
+from harness.spec.runspec import LIMITS, TAU_MIN, RunSpec, fixed_config, make_config, parse_sets, valid_keys
+from harness.spec.sweeps import sweep_configs
 from harness.utils.paths import PathEscape
-from spaces.genotype import PARAMETERLESS
+from spaces.evalnet import MACS_INCLUDE, count_macs, count_params
+from spaces.genotype import PARAMETERLESS, resolve
+from spaces.ops import OPS
+from spaces.registry import build_eval_network, describe
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -111,7 +117,6 @@ def run_cmd(method_names: str, bench: str, budget: str, seed: int | None, seeds:
         _no_conflict(given, epochs, opts)
         overrides: dict[str, Any] = {"search.epochs": epochs, **given}
         if ablation or k_sweep is not None:
-            from harness.spec.sweeps import sweep_configs
 
             ks = [] if k_sweep is None else common.unique(common.int_list(k_sweep, "--k-sweep"), "--k-sweep",
                                                             note)
@@ -153,7 +158,7 @@ def _no_conflict(sets: dict[str, str], epochs: int | None, opts: dict[str, Any])
 
 
 def _report(result: dict[str, Any], out: Path) -> None:
-    where = out / result["run_id"] / "result.json"
+    where = out / result["run_id"] / RESULT
     if result["status"] in ("skipped", "interrupted"):  # nothing written: the run stays unfinished
         click.echo(f"{result['run_id']}: {result['status']} ({result.get('reason')})")
         return
@@ -190,10 +195,6 @@ def eval_cmd(genotype_name: str, bench: str, budget: str, count_only: bool, as_j
              dry_run: bool, progress: bool) -> None:
     """Build the evaluation network of a genotype for a benchmark; count it, or train and test it from
     scratch at the budget's protocol (recorded like a run, method 'fixed', resumable)."""
-    from spaces.evalnet import MACS_INCLUDE, count_macs, count_params
-    from spaces.genotype import resolve
-    from spaces.ops import OPS
-    from spaces.registry import build_eval_network
 
     try:
         for text, option in ((out_folder, "--out"), (data_root, "--data-root")):
@@ -204,7 +205,6 @@ def eval_cmd(genotype_name: str, bench: str, budget: str, count_only: bool, as_j
         if unknown:
             raise ValueError(f"genotype {genotype_name} names unknown op(s) {', '.join(unknown)}; "
                              f"valid: {', '.join(OPS)}")
-        from harness.spec.runspec import fixed_config
 
         cfg = fixed_config(genotype, genotype_name, bench, budget, seed, preset=preset, **parse_sets(sets))
         spec = data.DATASETS[benchmarks.get(cfg.bench).dataset]
@@ -238,7 +238,6 @@ def eval_cmd(genotype_name: str, bench: str, budget: str, count_only: bool, as_j
 
 def _train_fixed(cfg: RunSpec, out: str, data_root: str | None, download: bool, device: str | None,
                  progress: bool, as_json: bool) -> None:
-    from harness.runs.run import Run
 
     device = check_device(device, here=True)
     try:
@@ -261,7 +260,6 @@ def _train_fixed(cfg: RunSpec, out: str, data_root: str | None, download: bool, 
 @click.option("--json", "as_json", is_flag=True)
 def describe_cmd(space: str, as_json: bool) -> None:
     """Print each cell type's per-edge candidate op lists."""
-    from spaces.registry import describe
 
     try:
         desc = describe(space)

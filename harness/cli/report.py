@@ -9,6 +9,11 @@ from typing import Any
 import click
 
 from harness.cli.common import HarnessError, WithMethodOptions, check_device, method_options
+from harness.data import datasets as data
+from harness.evidence.profile import ProfileConfig, check_config, profile_step, write_profile
+from harness.evidence.throughput import profile_fields
+from reports.claims import write_report
+from reports.index import build_reports, load_inputs
 
 
 @click.command("profile", cls=WithMethodOptions)
@@ -42,8 +47,6 @@ def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers:
     """Measure one search step at ROME Table 7's shape: saved-for-backward, parameter, gradient and
     optimizer bytes, CUDA peak memory on a GPU, and seconds per step. Every shape is bounded
     (harness.evidence.profile.LIMITS) and checked before anything is built."""
-    from harness.data import datasets as data
-    from harness.evidence.profile import ProfileConfig, check_config, profile_step, write_profile
 
     cfg = ProfileConfig(method=method, bench=bench, options=method_options(**toggles), batch_size=batch_size,
                         channels=channels, layers=layers, image_size=image_size, num_classes=num_classes,
@@ -58,7 +61,6 @@ def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers:
     except (ValueError, data.DatasetMissing) as exc:
         raise HarnessError(str(exc)) from None
     if throughput_shape is not None:
-        from harness.evidence.throughput import profile_fields
 
         result["throughput"] = profile_fields(result, throughput_shape, device)
     if out is not None:
@@ -147,7 +149,6 @@ def report_cmd(runs_dir: str, out_dir: str, profiles_dir: str | None, claims: bo
     single runs (--cells, --weights), which are made only when named (or with --all). Runs are grouped
     by configuration (the spec without the seed); a run id found twice is counted once, with a warning.
     A report whose runs are missing says what to run and is skipped."""
-    from reports.index import build_reports, load_inputs
 
     runs = Path(runs_dir)
     if not runs.is_dir():
@@ -160,7 +161,6 @@ def report_cmd(runs_dir: str, out_dir: str, profiles_dir: str | None, claims: bo
     for warning in inputs.runs.attrs.get("duplicates", []):
         click.echo(f"warning: {warning}", err=True)
     if claims:
-        from reports.claims import write_report
 
         try:
             files = write_report(runs, out, claims_budget, runs=inputs.runs, history=inputs.history,

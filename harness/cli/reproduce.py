@@ -19,6 +19,14 @@ import click
 
 from harness.cli import common
 from harness.cli.common import HarnessError, check_device, executor_options, note, with_options, writable
+from harness.evidence import claims
+from harness.evidence.profile import ProfileConfig, profile_filename, profile_step, write_profile
+from harness.runs.executors import ClusterOptions, check_executor, run_many
+from harness.runs.layout import RESULT
+from harness.runs.read import read_result
+from harness.spec.benchmarks import BUDGETS
+from reports.claims import write_report
+from reports.index import build_reports, load_inputs
 
 #: seconds per run at budget cpu on one core of a Xeon (search + evaluation; measured on the committed suite,
 #: docs/reproduce-cpu: GDAS 75-120 s, ROME-v2 K = 3 130-280 s, DARTS in S0 630-690 s), for --dry-run's estimate
@@ -31,7 +39,6 @@ BUDGET_SCALE: dict[str, float] = {"check": 0.15, "smoke": 0.1, "cpu": 1.0, "pape
 def plan(budget: str, names: list[str] | None, seeds: tuple[int, ...] | None = None
          ) -> tuple[list[Any], list[Any], dict[str, list[str]]]:
     """The run specs (each once), the profile needs and, per run id, the claims that read it."""
-    from harness.evidence import claims
 
     selected = claims.select(names)
     specs: dict[str, Any] = {}
@@ -55,10 +62,9 @@ def estimate_s(specs: list[Any], profiles: list[Any], budget: str, workers: int)
 
 def _complete(runs_dir: Path, specs: list[Any]) -> set[str]:
     """The run ids of ``specs`` whose ``result.json`` under ``runs_dir`` is a complete run."""
-    from harness.runs.read import read_result
 
-    return {s.run_id for s in specs if (runs_dir / s.run_id / "result.json").is_file()
-            and (r := read_result(runs_dir / s.run_id / "result.json")).ok and r.data.get("status") == "complete"}
+    return {s.run_id for s in specs if (runs_dir / s.run_id / RESULT).is_file()
+            and (r := read_result(runs_dir / s.run_id / RESULT)).ok and r.data.get("status") == "complete"}
 
 
 def _hours(seconds: float) -> str:
@@ -67,8 +73,6 @@ def _hours(seconds: float) -> str:
 
 def make_profiles(profiles: list[Any], out: Path, device: str | None) -> list[Path]:
     """`harness profile --out` of each profile need at Table 7's shape, unless its file is there."""
-    from harness.evidence import claims
-    from harness.evidence.profile import ProfileConfig, profile_filename, profile_step, write_profile
 
     written = []
     for need in profiles:
@@ -99,8 +103,6 @@ def reproduce_cmd(budget: str, out: str, only: str | None, seeds: str | None, dr
                   gpus: int, mem_gb: float | None, slurm_folder: str | None, gpus_per_run: int) -> None:
     """Does the paper hold? Make every run the claims declare (complete runs skipped, unfinished ones
     resumed), then write the claims report (Markdown, CSV, LaTeX, HTML) and the figures under OUT/report."""
-    from harness.runs.executors import ClusterOptions, check_executor
-    from harness.spec.benchmarks import BUDGETS
 
     try:
         for text, option in ((out, "--out"), (data_root, "--data-root"), (slurm_folder, "--slurm-folder")):
@@ -128,7 +130,6 @@ def reproduce_cmd(budget: str, out: str, only: str | None, seeds: str | None, dr
             "run_list": [{"run_id": s.run_id, "method": s.method, "options": s.options, "bench": s.bench,
                           "seed": s.seed, "claims": readers[s.run_id]} for s in specs]}, indent=2))
         return
-    from harness.runs.executors import run_many
 
     device = check_device(device, here=executor != "slurm")
     root = writable(Path(out))
@@ -140,8 +141,6 @@ def reproduce_cmd(budget: str, out: str, only: str | None, seeds: str | None, dr
     made = make_profiles(profiles, profiles_dir, device)
     if profiles:
         click.echo(f"profiles: {len(made)} made, {len(profiles) - len(made)} already there in {profiles_dir}")
-    from reports.claims import write_report
-    from reports.index import build_reports, load_inputs
 
     runs_dir.mkdir(parents=True, exist_ok=True)
     inputs = load_inputs(runs_dir, profiles_dir)

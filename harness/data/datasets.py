@@ -40,6 +40,7 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 from torch.utils.data.distributed import DistributedSampler
 
 from harness.data.device_data import Augment, DeviceLoader, RawSplit
+from harness.utils import distributed
 
 __all__ = [
     "DATASETS",
@@ -341,7 +342,6 @@ def split_loader(
     ``distribute=False`` gives every process the whole batches (a replicated search, a test set).
     ``num_workers`` > 0 (torchvision path) adds persistent, seeded workers and pinned memory on CUDA.
     """
-    from harness.utils import distributed
 
     if path not in DATA_PATHS:
         raise ValueError(f"unknown data path '{path}'; valid: {', '.join(DATA_PATHS)}")

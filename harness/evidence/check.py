@@ -55,6 +55,7 @@ import torch
 from harness.evidence import exact, stats
 from harness.evidence.published import published, published_n
 from harness.evidence.verdict import REPRODUCED, ROUNDING, WORSE, Verdict, judge, judge_difference
+from harness.runs.read import Unreadable, find_results, read_json_file, read_result
 from harness.runs.results import cpu_model, cpu_vendor, math_libraries
 from harness.runs.run import run
 from harness.runs.storage import write_json
@@ -414,7 +415,6 @@ def paper_results(folder: Path) -> list[dict[str, Any]]:
     """Every ``result.json`` below ``folder`` (none if it does not exist)."""
     if not folder.is_dir():
         return []
-    from harness.runs.read import find_results, read_result
 
     reads = [read_result(p) for p in find_results(folder)]  # unreadable ones: listed as FAIL with the reason
     return [r.data if r.ok else {"run_id": str(r.path), "status": "unreadable", "reason": f"unreadable: {r.reason}"}
@@ -498,7 +498,6 @@ def load_baseline(path: Path) -> dict[str, Any]:
     Read through :func:`harness.runs.read.read_json_file`: a FIFO, device or directory is refused
     unopened (``--baseline /dev/zero`` exhausted memory, a FIFO hung), and so is a file of absurd size.
     """
-    from harness.runs.read import Unreadable, read_json_file
 
     if not os.path.lexists(path):
         return {"runs": {}, "exact": {}}

@@ -39,13 +39,36 @@ from typing import Any
 
 import torch
 
-from harness.evidence.check import DIST_METHODS
+import methods.rome
+from harness.evidence import exact
+from harness.evidence.check import (
+    ALPHA,
+    CHECK_BASELINE,
+    DIST_BENCHES,
+    DIST_METHODS,
+    DIST_SEEDS,
+    METRICS,
+    SUITE_BUDGET,
+    _run_one,
+    check_env,
+    compare_distributions,
+    exact_rows,
+    invariant_rows,
+    load_baseline,
+    run_key,
+    summarize,
+)
+from harness.runs.storage import atomic_write_text, write_json
+from harness.spec.runspec import make_config
+from methods.base import SearchMethod
+from methods.gdas import GDAS
+from methods.rome import ROME
 
 CLEAN_SEEDS = tuple(range(24))
 INJECTED_SEEDS = tuple(range(100, 108))
 TRIALS = 2000
 BOTH = DIST_METHODS  # the regressions that touch every method of the suite
-ROME = ("rome-v2",)
+ROME_V2 = ("rome-v2",)
 
 
 #: how an injection replaces an attribute: ``setattr`` in a worker process, ``monkeypatch.setattr`` in tests
@@ -62,13 +85,11 @@ class Injection:
 
 
 def _arch_frozen(patch: Patch) -> None:
-    from methods.base import SearchMethod
 
     patch(SearchMethod, "arch_update_enabled", lambda self: False)
 
 
 def _weights_frozen(patch: Patch) -> None:
-    from methods.base import SearchMethod
 
     original = SearchMethod.weight_step
 
@@ -84,7 +105,6 @@ def _weights_frozen(patch: Patch) -> None:
 
 
 def _all_skip(patch: Patch) -> None:
-    from methods.gdas import GDAS
 
     original = GDAS.sample_ops
 
@@ -97,14 +117,11 @@ def _all_skip(patch: Patch) -> None:
 
 
 def _td_off(patch: Patch) -> None:
-    from methods.gdas import GDAS
-    from methods.rome import ROME
 
     patch(ROME, "sample", GDAS.sample)
 
 
 def _k_ignored(patch: Patch) -> None:
-    from methods.rome import ROME
 
     original = ROME.__init__
 
@@ -116,7 +133,6 @@ def _k_ignored(patch: Patch) -> None:
 
 
 def _tau_fixed(patch: Patch) -> None:
-    from methods.base import SearchMethod
 
     original = SearchMethod.begin_epoch
 
@@ -130,7 +146,6 @@ def _tau_fixed(patch: Patch) -> None:
 def _gumbel_dropped(patch: Patch) -> None:
     import torch.nn.functional as F
 
-    import methods.rome
 
     def top_k_without_noise(logits: torch.Tensor, k: int, tau: float, *, generator: Any = None) -> torch.Tensor:
         scores = F.log_softmax(logits, dim=-1)
@@ -146,11 +161,11 @@ INJECTIONS: dict[str, Injection] = {
     "arch-frozen": Injection("the architecture step is skipped (alpha and beta never move)", BOTH, _arch_frozen),
     "weights-frozen": Injection("the weight optimizer never steps", BOTH, _weights_frozen),
     "all-skip": Injection("every sampled op is replaced by skip-connect", BOTH, _all_skip),
-    "td-off": Injection("ROME silently samples without TD (every edge active, GDAS's sampler)", ROME, _td_off),
-    "k-ignored": Injection("ROME takes one sample per update instead of K (Eq. 11-12)", ROME, _k_ignored),
+    "td-off": Injection("ROME silently samples without TD (every edge active, GDAS's sampler)", ROME_V2, _td_off),
+    "k-ignored": Injection("ROME takes one sample per update instead of K (Eq. 11-12)", ROME_V2, _k_ignored),
     "tau-fixed": Injection("tau is not annealed (stays at tau_max)", BOTH, _tau_fixed),
     "gumbel-dropped": Injection("ROME-v2's top-2 edge sampler has no Gumbel noise (always the top 2 of beta)",
-                                ROME, _gumbel_dropped),
+                                ROME_V2, _gumbel_dropped),
 }
 
 
@@ -163,15 +178,12 @@ def inject(name: str | None, patch: Patch = setattr) -> None:
 # -- collecting the pools -------------------------------------------------------------------------------------
 
 def _run(cfg: Any, out: str) -> dict[str, Any]:
-    from harness.evidence.check import _run_one, summarize
 
     return summarize(_run_one(cfg, out, "cpu"))
 
 
 def _exact() -> list[str]:
     """The exact checks that fail in this worker, under its regression (against the committed values)."""
-    from harness.evidence import exact
-    from harness.evidence.check import CHECK_BASELINE, exact_rows, load_baseline
 
     torch.set_num_threads(1)
     rows = exact_rows(exact.compute(), load_baseline(CHECK_BASELINE).get("exact", {}))
@@ -186,8 +198,6 @@ def _pool(name: str | None, jobs: int) -> ProcessPoolExecutor:
 
 def collect(out: Path, jobs: int, names: list[str]) -> dict[str, Any]:
     """Every pool's per-seed summaries and the exact part's failures, per regression (``clean`` first)."""
-    from harness.evidence.check import DIST_BENCHES, SUITE_BUDGET
-    from harness.spec.runspec import make_config
 
     data: dict[str, Any] = {}
     for name in [None, *names]:
@@ -208,14 +218,12 @@ def collect(out: Path, jobs: int, names: list[str]) -> dict[str, Any]:
 # -- replaying the check ----------------------------------------------------------------------------------------
 
 def _keyed(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    from harness.evidence.check import run_key
 
     return {run_key(r["method"], r["bench"], r["seed"]): r for r in runs}
 
 
 def decide(baseline: list[dict[str, Any]], rerun: list[dict[str, Any]]) -> dict[str, bool]:
     """Which part of the check fails on ``rerun`` against ``baseline``: ``dist``, ``invariants``."""
-    from harness.evidence.check import compare_distributions, invariant_rows
 
     # the rerun takes the baseline's seed numbers, as a rerun of the suite does on another machine
     relabel = [{**r, "seed": i} for i, r in enumerate(rerun)]
@@ -259,7 +267,6 @@ def _rate(k: int, n: int) -> str:
 
 def _direction(clean: list[dict[str, Any]], injected: list[dict[str, Any]]) -> str:
     """How the injected pool's means moved against the clean pool's, per metric, marked harmful or not."""
-    from harness.evidence.check import METRICS
 
     parts, any_harmful = [], False
     for method in sorted({r["method"] for r in injected}):
@@ -283,7 +290,6 @@ def _run_minutes(data: dict[str, Any]) -> float:
 
 def report(data: dict[str, Any], n: int, command: str, seconds: float) -> str:
     """docs/check-power.md: the rates of every part, per regression and on clean code."""
-    from harness.evidence.check import ALPHA, DIST_METHODS, DIST_SEEDS, METRICS, check_env
 
     size = len(DIST_SEEDS)
     clean = data["clean"]["runs"]
@@ -357,7 +363,6 @@ def main(argv: list[str] | None = None) -> None:
     data = collect(args.out, args.jobs, names)
     command = "python -m harness.evidence.check_power " + " ".join(sys.argv[1:] if argv is None else argv)
     text = report(data, args.trials, command, time.time() - started)
-    from harness.runs.storage import atomic_write_text, write_json
 
     write_json(args.report.with_suffix(".json"), data)  # the per-seed summaries the report was made from
     atomic_write_text(args.report, text)

@@ -37,6 +37,11 @@ import pandas as pd
 import torch
 
 from harness.evidence import stats
+from harness.spec.runspec import fixed_config, make_config, resolve
+from harness.spec.sweeps import k_sweep_configs
+from methods.base import METHODS, build_method, method_class, method_hparams, option_label
+from spaces.genotype import KNOWN, PARAMETERLESS, from_dict, to_dict
+from spaces.registry import build_supernet
 
 ALPHA = 0.05
 DEFAULTS = "defaults"
@@ -82,21 +87,18 @@ class Need:
     def resolved_options(self) -> dict[str, Any]:
         if self.kind == "fixed":
             return {}
-        from methods.base import method_class
 
         return method_class(self.method).resolve_options(self.opts)
 
     def label(self) -> str:
         if self.kind == "fixed":
             return f"fixed {self.genotype} on {self.bench}"
-        from methods.base import option_label
 
         text = f"{option_label(self.method, self.opts)} on {self.bench}"
         return f"profile of {text}" if self.kind == "profile" else text
 
     def configs(self, budget: str, seeds: Iterable[int]) -> list[Any]:
         """The run specs of this need (none for a profile)."""
-        from harness.spec.runspec import fixed_config, make_config
 
         if self.kind == "profile":
             return []
@@ -104,7 +106,6 @@ class Need:
             return [fixed_config(fixed_genotype(str(self.genotype)), str(self.genotype), self.bench, budget, s)
                     for s in seeds]
         if self.k_sweep:
-            from harness.spec.sweeps import k_sweep_configs
 
             k = int(self.opts["k"])
             rest = {n: v for n, v in self.options if n != "k"}
@@ -118,7 +119,6 @@ def search(method: str, bench: str, **options: Any) -> Need:
 
 def fixed_genotype(name: str) -> Any:
     """``DARTS_V2`` or ``all-skip`` (DARTS_V2 with :data:`ALL_SKIP_NORMAL` as its normal cell)."""
-    from spaces.genotype import KNOWN, from_dict, to_dict
 
     if name == "all-skip":
         return from_dict({**to_dict(KNOWN["DARTS_V2"]), "normal": ALL_SKIP_NORMAL})
@@ -218,7 +218,6 @@ def _prepared(df: Frame) -> Frame:
 def _spec_options(method: str, bench: str, budget: str, options: tuple[tuple[str, Any], ...]) -> tuple | None:
     """The options a run of ``method`` with ``options`` records at ``budget`` (a budget may change a
     default: K at budget cpu), as sorted pairs; ``None`` when they do not resolve."""
-    from harness.spec.runspec import resolve
 
     try:
         return tuple(sorted(resolve(method, bench, budget, 0, options=dict(options)).options.items()))
@@ -253,7 +252,6 @@ def configs(df: Frame, need: Need, budget: str) -> list[Config]:
     sel = df[(df["method"] == ("fixed" if need.kind == "fixed" else need.method)) & (df["bench"] == need.bench)
              & (df["budget"] == budget) & (df["status"] == "complete")]
     if need.kind == "fixed":
-        from spaces.genotype import to_dict
 
         want = to_dict(fixed_genotype(str(need.genotype)))
         sel = sel.loc[[isinstance(g, dict) and g.get("normal") == want["normal"] and g.get("reduce") == want["reduce"]
@@ -320,7 +318,6 @@ def _two_seeds(claim: Claim, budget: str, variant: str, *groups: tuple[Config, l
 
 @cache
 def _normal_shape(space: str) -> Any:
-    from spaces.registry import build_supernet
 
     shapes = build_supernet(space, c=4, layers=3, num_classes=10).shapes
     if "normal" not in shapes or not shapes["normal"].ops_on_edges:
@@ -332,7 +329,6 @@ def chance_rule(method: str, options: dict[str, Any] | None = None) -> str:
     """``gdas``: GDAS's derivation (per node the top 2 (edge, op) pairs over all non-``none`` ops, two may
     share an edge; ROME without TD too); ``edges``: per node the top 2 edges, on each its best non-``none``
     op (ROME with TD, DARTS, PC-DARTS)."""
-    from methods.base import METHODS
 
     if method == "gdas" or (method in METHODS and method.startswith("rome")
                             and not METHODS[method].disentangles_topology(options or {})):
@@ -346,7 +342,6 @@ def chance_pmf(space: str, rule: str) -> tuple[float, ...]:
     under a uniform architecture (exchangeable op and edge weights: every ranking equally likely), for the
     derivation ``rule`` (:func:`chance_rule`); ``none`` is never derived. Per node the kept choices are
     enumerated, and the nodes' counts convolved (nodes are independent). DARTS spaces only."""
-    from spaces.genotype import PARAMETERLESS
 
     shape = _normal_shape(space)
     total = [1.0]
@@ -562,8 +557,6 @@ def sampled_path_violations(method: str, options: dict[str, Any] | None = None, 
     (2) active incoming edges, none carrying ``none``), sampled by ``method`` on a small supernet of
     ``space`` whose architecture logits are redrawn (N(0, 3^2)) before each draw, so that paths far from
     uniform are sampled too. A method without TD keeps every edge active and breaks it."""
-    from methods.base import build_method, method_hparams
-    from spaces.registry import build_supernet
 
     torch.manual_seed(seed)
     m = build_method(method, build_supernet(space, c=4, layers=3, num_classes=10), method_hparams(method),

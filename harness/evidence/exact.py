@@ -44,6 +44,9 @@ from methods.sampling import (
     top2_inclusion_probability,
     topk_pair_probability,
 )
+from spaces.evalnet import count_macs, count_params
+from spaces.genotype import KNOWN
+from spaces.registry import build_eval_network, build_supernet
 
 Z_MAX = 5.0  # |z| of an empirical frequency against its closed form (two-sided p ~ 6e-7 per frequency)
 STEP_RTOL = 1e-6
@@ -82,9 +85,6 @@ def _fixed(shape: tuple[int, ...], salt: float) -> torch.Tensor:
 
 def counts() -> dict[str, list[int]]:
     """Params and MACs of known genotypes' CIFAR evaluation networks (20 cells, 36 channels, 32 x 32)."""
-    from spaces.evalnet import count_macs, count_params
-    from spaces.genotype import KNOWN
-    from spaces.registry import build_eval_network
 
     out = {}
     for name in COUNT_GENOTYPES:
@@ -128,7 +128,6 @@ def samplers(draws: int = DRAWS, seed: int = 0) -> dict[str, Any]:
 # -- a method's own samples -------------------------------------------------------------------------------
 
 def _method(method: str, options: dict[str, Any], space: str, seed: int = 0, c: int = 4, layers: int = 3):
-    from spaces.registry import build_supernet
 
     cls = method_class(method)
     opts = cls.resolve_options(options)

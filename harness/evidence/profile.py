@@ -47,8 +47,11 @@ import numpy as np
 import torch
 
 from harness.data import datasets as data
+from harness.evidence import stats
 from harness.runs.storage import write_json
 from harness.spec import benchmarks
+from harness.spec.runspec import MAX_SEED, MEMORY_LIMIT_BYTES, RunSpec, SearchSpec, search_memory_estimate
+from harness.utils.paths import slug
 from methods.base import build_method, method_class, method_hparams, option_slug
 from spaces.registry import build_supernet
 
@@ -149,7 +152,6 @@ def saved_bytes_distribution(method: Any, batch: tuple[torch.Tensor, torch.Tenso
         v = values[0]
         return {"n": 1, "seed": seed, "sampled": False, "values": values, "mean": float(v), "std": 0.0,
                 "min": v, "max": v, "mean_ci95": [float(v), float(v)], "range95": [float(v), float(v)]}
-    from harness.evidence import stats
 
     mean, lo, hi = stats.t_interval(values)
     ordered = sorted(values)
@@ -186,7 +188,6 @@ def check_config(cfg: ProfileConfig) -> None:
     method's own rule on the channels (PC-DARTS: ``M`` divides them) and the activation bound of runs
     (:func:`harness.spec.runspec.search_memory_estimate` over 1 TiB): a profile refuses what a run refuses.
     """
-    from harness.spec.runspec import MAX_SEED, MEMORY_LIMIT_BYTES, RunSpec, SearchSpec, search_memory_estimate
 
     for key, (low, high) in LIMITS.items():
         value = getattr(cfg, key)
@@ -328,7 +329,6 @@ def profile_step(cfg: ProfileConfig, device: str | torch.device | None = None) -
 def profile_filename(result: dict[str, Any]) -> str:
     """``profile_<method><slug>.json``: the run-id slug of the options that differ from the method's
     defaults (``_k3_td0``), so profiles of variants do not overwrite each other."""
-    from harness.utils.paths import slug
 
     return slug(f"profile_{result['method']}{option_slug(result['method'], result.get('options') or {})}") + ".json"
 

@@ -27,6 +27,9 @@ from torch.utils.data import DataLoader, Dataset
 from harness.data import datasets as data
 from harness.data.device_data import Augment, DeviceLoader, RawSplit
 from harness.engine.evaluate import autocast, memory_format, numerics
+from harness.evidence.profile import ProfileConfig, profile_step
+from spaces.genotype import resolve
+from spaces.registry import build_eval_network
 
 #: CIFAR-10 statistics (DARTS); the synthetic images are normalised with them
 _MEAN, _STD = data.DATASETS["c10"].mean, data.DATASETS["c10"].std
@@ -135,8 +138,6 @@ def eval_throughput(shape: EvalShape, device: str | torch.device = "cpu", *, pre
                     channels_last: bool = False, data_path: str = "device", steps: int = 10, warmup: int = 2,
                     workers: int = 0, seed: int = 0) -> dict[str, Any]:
     """Images per second of evaluation-network training (median-free: total images over total time)."""
-    from spaces.genotype import resolve
-    from spaces.registry import build_eval_network
 
     dev = torch.device(device)
     torch.manual_seed(seed)
@@ -182,7 +183,6 @@ def search_throughput(method: str, device: str | torch.device = "cpu", *, option
                       batch: int = 64, channels: int = 16, layers: int = 8, image_size: int = 32,
                       steps: int = 3) -> dict[str, Any]:
     """Seconds per search iteration and CUDA peak memory of ``method`` (``harness.evidence.profile``'s step)."""
-    from harness.evidence.profile import ProfileConfig, profile_step
 
     cfg = ProfileConfig(method=method, options=dict(options or {}), batch_size=batch, channels=channels,
                         layers=layers, image_size=image_size, steps=steps, subnets=0)  # no distribution: unused here

@@ -1,10 +1,26 @@
-"""The documented schema of ``result.json`` (JSON Schema), and a validator."""
+"""The run folder's layout: the names of its files, the keys its checkpoints must hold, and the
+documented schema of ``result.json`` (JSON Schema) with a validator.
+
+A run folder ``OUT/<run_id>/`` holds ``config.json`` (the resolved spec, written when the run starts),
+``log.txt``, ``search.pt`` and ``eval.pt`` (checkpoints, each with a ``*.prev.pt`` fallback), a ``.lock``
+while a process runs it, TensorBoard events, and ``result.json`` once it is complete or failed.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import jsonschema
+
+RESULT = "result.json"
+CONFIG = "config.json"
+LOG = "log.txt"
+LOCK = ".lock"
+CHECKPOINT = "search.pt"
+EVAL_CHECKPOINT = "eval.pt"
+#: keys a checkpoint must hold to be resumed from (one without them falls back to ``*.prev.pt``)
+SEARCH_KEYS = ("method", "scheduler", "history", "next_epoch", "rng")
+EVAL_KEYS = ("next_epoch", "model", "optimizer", "scheduler", "train_loss", "train_acc", "genotype", "rng", "loader")
 
 _NUM = {"type": "number"}
 _PAIRS = {"type": "array", "items": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}],

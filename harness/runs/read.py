@@ -21,9 +21,10 @@ from typing import Any, TypeVar
 
 import jsonschema
 
-from harness.runs.results import config_hash
-from harness.runs.layout import RESULT_SCHEMA
+from harness.runs.layout import RESULT, RESULT_SCHEMA
 from harness.runs.storage import describe_mode
+from harness.spec.runspec import config_hash
+from spaces.genotype import from_dict
 
 #: larger result files are refused unread (a real one is a few hundred kB at most)
 MAX_BYTES = 64 * 2**20
@@ -195,7 +196,6 @@ def schema_problem(data: Any) -> str | None:
             return f"complete but test_error is {ev['test_error']}"
         genotype = data["genotype"]
         if "normal" in genotype:  # the DARTS cell format (other spaces record their own)
-            from spaces.genotype import from_dict
 
             try:
                 from_dict(genotype)
@@ -226,7 +226,7 @@ def read_config(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def find_results(root: Path, name: str = "result.json") -> list[Path]:
+def find_results(root: Path, name: str = RESULT) -> list[Path]:
     """Every ``name`` under ``root`` (any depth), sorted; symbolic links to folders are not followed
     and unreadable folders are skipped (``os.walk``)."""
     found = []

@@ -15,7 +15,6 @@ import torch
 
 from harness.spec.runspec import config_hash
 
-RESULT = "result.json"
 
 
 

@@ -45,14 +45,14 @@ from harness.engine import health
 
 from harness.utils import paths
 from harness.engine.evaluate import memory_format, numerics, train_and_test
-from harness.runs.results import RESULT, environment
+from harness.runs.layout import CHECKPOINT, CONFIG, EVAL_CHECKPOINT, EVAL_KEYS, LOCK, LOG, RESULT, SEARCH_KEYS
+from harness.runs.results import environment
 from harness.runs.storage import write_json
 from harness.utils.rng import rng_state, seed_everything, set_rng_state
 from harness.runs.read import read_result
 from harness.engine.search import search_loop
 from harness.spec.runspec import FIXED, RunSpec, resolve
 from harness.runs.storage import (  # noqa: F401  (re-exported: the old import path)
-    LOCK,
     CheckpointError,
     QuietFileHandler,
     StorageFault,
@@ -71,14 +71,9 @@ from harness.runs.tblog import TBLogger
 from methods.base import SearchMethod
 from spaces.evalnet import count_macs, count_params
 from spaces.registry import build_eval_network
+from spaces.genotype import from_dict
 
 log = logging.getLogger("harness")
-CHECKPOINT = "search.pt"
-EVAL_CHECKPOINT = "eval.pt"
-#: keys a checkpoint must hold to be resumed from (one without them falls back to ``*.prev.pt``)
-SEARCH_KEYS = ("method", "scheduler", "history", "next_epoch", "rng")
-EVAL_KEYS = ("next_epoch", "model", "optimizer", "scheduler", "train_loss", "train_acc", "genotype", "rng", "loader")
-CONFIG = "config.json"  # the resolved config, written when a run starts (``harness status`` reads it)
 
 
 class Run:
@@ -132,7 +127,7 @@ class Run:
             raise
 
     def _execute_guarded(self) -> dict[str, Any]:
-        check_run_files(self.dir, (RESULT, CONFIG, LOCK, "log.txt"))
+        check_run_files(self.dir, (RESULT, CONFIG, LOCK, LOG))
         done = self.existing()
         if done is not None:
             return distributed.broadcast(done)
@@ -150,7 +145,7 @@ class Run:
 
     def _execute_locked(self) -> dict[str, Any]:
         remove_stale_tmp(self.dir)  # left by a process killed while writing; we hold the lock
-        handler = QuietFileHandler(self.dir / "log.txt")
+        handler = QuietFileHandler(self.dir / LOG)
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
@@ -214,7 +209,6 @@ class Run:
         """The search of :mod:`harness.engine.search`, resumed from and checkpointed to ``search.pt``."""
         cfg = self.cfg
         if cfg.search is None:  # nothing to search: the genotype is given (harness eval)
-            from spaces.genotype import from_dict
 
             return from_dict(cfg.options["cells"]), []
         ckpt = self.dir / CHECKPOINT

@@ -19,13 +19,12 @@ from typing import Any
 
 import torch
 
-from harness.runs.results import RESULT
-from harness.runs.run import CHECKPOINT, CONFIG, EVAL_CHECKPOINT
+from harness.runs.layout import CHECKPOINT, CONFIG, EVAL_CHECKPOINT, LOG, RESULT
 from harness.runs.read import one_per_run_id, read_config, read_result
 from harness.runs.storage import is_locked, previous_checkpoint
 
 STATUSES = ("complete", "failed", "unfinished", "unreadable")
-_MARKERS = (RESULT, CONFIG, "log.txt", CHECKPOINT, EVAL_CHECKPOINT)
+_MARKERS = (RESULT, CONFIG, LOG, CHECKPOINT, EVAL_CHECKPOINT)
 
 
 def _next_epoch(path: Path) -> int | None:

@@ -29,8 +29,10 @@ from typing import Any
 
 import torch
 
+from harness.runs.layout import LOCK
+from harness.utils import distributed
+
 log = logging.getLogger("harness")
-LOCK = ".lock"
 #: the key of a checkpoint that holds the SHA-256 of the rest (:func:`payload_digest`)
 DIGEST = "sha256"
 _UMASK = os.umask(0o022)
@@ -207,7 +209,6 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     rank 0 writes (its state holds every process's RNG states, :func:`harness.utils.rng.rng_state`). A dict
     state gets its :func:`payload_digest` under :data:`DIGEST`, checked by :func:`load_checkpoint`.
     """
-    from harness.utils import distributed
 
     if not distributed.is_main():
         return

@@ -33,9 +33,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from harness.data import datasets as data
 from harness.data.datasets import DATA_PATHS
+from harness.spec import benchmarks
 from harness.utils.paths import slug
 from methods.base import CLIP_MODES, SearchHParams, method_class, option_slug
+from spaces.darts import SPACES
 
 SEED_LIMIT = 2**32  # numpy's seeds are 32-bit
 MEMORY_LIMIT_BYTES = 2**40  # a search activation estimate above 1 TiB is a typo, not a run
@@ -375,7 +378,6 @@ def resolve(method: str, bench: str, budget: str = "smoke", seed: int = 0, *,
     ``genotype`` (``{"label": ..., "cells": ...}``) makes a ``fixed`` run: nothing is searched.
     ``sets`` maps dotted or flat names to values (strings are parsed by the field's type).
     """
-    from harness.spec import benchmarks
 
     try:
         bench_ids = benchmarks.expand(bench)
@@ -435,7 +437,6 @@ def resolve(method: str, bench: str, budget: str = "smoke", seed: int = 0, *,
 
 def _tables(bench_id: str, budget: str, method: str, preset: str, cls: Any) -> list[Mapping[str, Any]]:
     """The override tables of layers 2-4 (benchmark, budget, method defaults, preset rules), in order."""
-    from harness.spec import benchmarks
 
     return [benchmarks.get(bench_id).paper, benchmarks.BUDGETS[budget],
             {} if cls is None else {f"search.{k}": v for k, v in cls.search_defaults.items()},
@@ -477,7 +478,6 @@ def _scale(s: dict[str, Any], given: set[str], budget_epochs: int | None,
     (giving it together with ``search.scale`` or ``search.a_lr_ref`` is an error: which one is meant
     cannot be known). Invalid inputs are left to :func:`validate`, which names them.
     """
-    from harness.spec import benchmarks
 
     for key in ("search.arch_steps", "search.arch_steps_ref"):
         if key in given:
@@ -559,7 +559,6 @@ def validate(spec: RunSpec) -> None:
                 raise SpecError(f"{key}={value!r}: must be <= {high:g} (no real experiment goes beyond; "
                                 "`harness list --fields` lists the limits)")
     s, e = spec.search, spec.eval
-    from harness.spec import benchmarks
 
     if spec.data.path == "device" and benchmarks.get(spec.bench).dataset == "imagenet":
         raise SpecError("data.path='device': covers c10, c100, svhn and digits; ImageNet takes data.path=torchvision")
@@ -613,7 +612,6 @@ def _check_scale(s: SearchSpec) -> None:
 def _check_crop(spec: RunSpec) -> None:
     """ImageNet crops with ``RandomResizedCrop``, so a padded crop would be recorded but not done; and a
     padding beyond the image size crops mostly padding, a typo rather than a protocol."""
-    from harness.spec import benchmarks
 
     pad, size = spec.data.crop_pad, _image_size(spec.bench)
     if pad and benchmarks.get(spec.bench).dataset == "imagenet":
@@ -625,8 +623,6 @@ def _check_crop(spec: RunSpec) -> None:
 def _check_layout(spec: RunSpec) -> None:
     """``search.head`` and ``search.pool_bn`` shape the DARTS-space supernet only; elsewhere (NAS-Bench-1Shot1)
     they would be recorded but not done, which a result must never claim."""
-    from harness.spec import benchmarks
-    from spaces.darts import SPACES
 
     s = spec.search
     assert s is not None
@@ -642,8 +638,6 @@ def _check_layout(spec: RunSpec) -> None:
 
 
 def _image_size(bench: str) -> int:
-    from harness.data import datasets as data
-    from harness.spec import benchmarks
 
     return data.DATASETS[benchmarks.get(bench).dataset].image_size
 
