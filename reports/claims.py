@@ -15,30 +15,12 @@ from pathlib import Path
 import pandas as pd
 
 from harness.evidence.claims import ALPHA, ERROR_MARGIN, evaluate, table
-from harness.runs.read import Unreadable, read_json_file
 from reports.common import Shown, md_table
-from reports.data import load_all
+from reports.data import load_all, load_profiles
 from reports.html import plain_table_html
 from reports.latex import to_latex
 
 Frame = pd.DataFrame
-
-
-def load_profiles(folder: str | Path) -> Frame:
-    """Per ``profile_*.json`` under ``folder``: method, options, space and the saved bytes with their
-    per-subnet values (``subnets``), which the flattened profile table of the memory report leaves out.
-    Unreadable or foreign files are skipped (the memory report names them)."""
-    rows = []
-    for path in sorted(Path(folder).rglob("profile_*.json")) if Path(folder).is_dir() else []:
-        try:
-            p = read_json_file(path)
-            rows.append({"method": str(p["method"]), "options": dict(p.get("options") or {}),
-                         "space": str(p.get("space")), "saved_bytes": float(p["saved_bytes"]),
-                         "subnets": p.get("subnets") if isinstance(p.get("subnets"), dict) else None,
-                         "path": str(path)})
-        except (Unreadable, KeyError, TypeError, ValueError, AttributeError):
-            continue
-    return pd.DataFrame(rows)
 
 
 RULES = (f"Each claim was declared before the runs (harness/evidence/claims.py): the runs it reads, its hypothesis "

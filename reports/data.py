@@ -240,7 +240,8 @@ def load_history(runs_dir: str | Path) -> pd.DataFrame:
 
 
 def load_profiles(folder: str | Path) -> pd.DataFrame:
-    """One row per ``profile_*.json`` under ``folder`` (``harness profile --out``), shape flattened."""
+    """One row per ``profile_*.json`` under ``folder`` (``harness profile --out``), shape flattened; the
+    method's ``options`` and the per-subnet saved bytes (``subnets``, read by the Table 7 claims) kept whole."""
     rows, warnings = [], []
     paths = [Path(d) / f for d, _, files in os.walk(folder) for f in files
              if fnmatch.fnmatch(f, "profile_*.json")]
@@ -255,6 +256,8 @@ def load_profiles(folder: str | Path) -> pd.DataFrame:
                         "label": variant_label(p["method"], p.get("options") or {}),
                         "variant": variant_label(p["method"], {k: v for k, v in (p.get("options") or {}).items()
                                                                if k not in ("k", "partial")}),
+                        "options": dict(p.get("options") or {}),
+                        "subnets": p.get("subnets") if isinstance(p.get("subnets"), dict) else None,
                         "path": str(path)})
         except Unreadable as exc:
             warnings.append(f"{path}: unreadable: {exc}")

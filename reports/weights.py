@@ -45,7 +45,6 @@ def _norm(grids: list[np.ndarray], centred: bool = False) -> Normalize:
 
 @cache
 def _shapes(space: str) -> dict[str, Any]:
-
     return build_supernet(space, c=4, layers=3, num_classes=2).shapes
 
 

@@ -30,6 +30,10 @@ class Genotype(namedtuple("Genotype", "normal normal_concat reduce reduce_concat
         """Number of parameterless ops in the normal cell (collapse indicator, Table 1 'Num')."""
         return count_ops(self.normal, PARAMETERLESS)
 
+    def satisfies_td(self) -> bool:
+        """Both cells obey topology disentanglement (Eq. 1): see :func:`td_cell_ok`."""
+        return td_cell_ok(self.normal) and td_cell_ok(self.reduce)
+
 #: Ops with no learnable parameters (Table 1's "Num" counts these in the normal cell).
 PARAMETERLESS = frozenset({"none", "skip_connect", "max_pool_3x3", "avg_pool_3x3", "noise"})
 
@@ -40,6 +44,13 @@ PARAMETERLESS = frozenset({"none", "skip_connect", "max_pool_3x3", "avg_pool_3x3
 MAX_NODES = 16
 MAX_OP_NAME = 64
 MAX_FILE_BYTES = 64 * 2**20
+
+
+def td_cell_ok(pairs: list[Any]) -> bool:
+    """A cell derived under ROME's topology disentanglement (Eq. 1): every intermediate node has exactly
+    two distinct inputs, and no ``none`` op (ROME searches operations only over the sampled edges)."""
+    nodes = [pairs[i:i + 2] for i in range(0, len(pairs), 2)]
+    return all(len(n) == 2 and n[0][1] != n[1][1] for n in nodes) and not any(op == "none" for op, _ in pairs)
 
 
 def to_dict(genotype: Genotype) -> dict[str, Any]:

@@ -86,7 +86,7 @@ def list_cmd(fields: bool) -> None:
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
               help="override one run-spec field, e.g. --set search.a_lr=6e-4 --set eval.epochs=20 "
                    "(see `harness list --fields`)")
-@click.option("--preset", default="default", show_default=True, help="default | released (README 'Presets')")
+@click.option("--preset", default="default", show_default=True, help="default | released (docs/run-spec.md 'Presets')")
 @click.option("--dry-run", is_flag=True, help="print the resolved run specs and run ids (JSON); run nothing")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option("--tensorboard/--no-tensorboard", default=True, show_default=True,
@@ -187,7 +187,7 @@ def _report(result: dict[str, Any], out: Path) -> None:
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
               help="override one eval/data field, e.g. --set eval.epochs=20")
-@click.option("--preset", default="default", show_default=True, help="default | released (README 'Presets')")
+@click.option("--preset", default="default", show_default=True, help="default | released (docs/run-spec.md 'Presets')")
 @click.option("--dry-run", is_flag=True, help="print the resolved run spec and run id (JSON); train nothing")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def eval_cmd(genotype_name: str, bench: str, budget: str, count_only: bool, as_json: bool, seed: int, out_folder: str,
@@ -238,7 +238,6 @@ def eval_cmd(genotype_name: str, bench: str, budget: str, count_only: bool, as_j
 
 def _train_fixed(cfg: RunSpec, out: str, data_root: str | None, download: bool, device: str | None,
                  progress: bool, as_json: bool) -> None:
-
     device = check_device(device, here=True)
     try:
         if not download:

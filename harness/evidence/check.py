@@ -39,13 +39,11 @@ methods, the ``check`` budget or the run config).
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,13 +53,14 @@ import torch
 from harness.evidence import exact, stats
 from harness.evidence.published import published, published_n
 from harness.evidence.verdict import REPRODUCED, ROUNDING, WORSE, Verdict, judge, judge_difference
+from harness.runs.executors import run_many
 from harness.runs.read import Unreadable, find_results, read_json_file, read_result
 from harness.runs.results import cpu_model, cpu_vendor, math_libraries
-from harness.runs.run import run
 from harness.runs.storage import write_json
 from harness.spec import benchmarks
 from harness.spec.runspec import RunSpec, make_config
 from methods.base import METHODS, changed_options, tau_schedule
+from spaces.genotype import td_cell_ok
 
 BASELINES = Path(__file__).resolve().parent / "baselines"
 CHECK_BASELINE = BASELINES / "check.json"
@@ -139,36 +138,11 @@ def _subset(names: Iterable[str] | None, valid: tuple[str, ...], what: str) -> l
     return out
 
 
-def _run_one(cfg: RunSpec, out: str, device: str) -> dict[str, Any]:
-    """One suite run with one torch thread (same numbers whatever the machine's core count)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return run(cfg, Path(out), device=device, progress=False)
-    finally:
-        torch.set_num_threads(threads)
-
-
 def run_suite(configs: list[RunSpec], out: Path, *, jobs: int = 1, device: str = "cpu",
               on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Run ``configs`` into ``out`` (complete runs there are reused), ``jobs`` processes at a time."""
-    if jobs <= 1:
-        results = []
-        for cfg in configs:
-            results.append(_run_one(cfg, str(out), device))
-            if on_result is not None:
-                on_result(results[-1])
-        return results
-    by_id: dict[str, dict[str, Any]] = {}
-    # spawn: a forked child of a process that already ran torch's thread pools can hang
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_run_one, cfg, str(out), device): cfg for cfg in configs}
-        for fut in as_completed(futures):
-            result = fut.result()
-            by_id[futures[fut].run_id] = result
-            if on_result is not None:
-                on_result(result)
-    return [by_id[cfg.run_id] for cfg in configs]
+    """Run ``configs`` into ``out`` (complete runs there are reused), ``jobs`` at a time through the
+    local executor, each with one torch thread (the same numbers whatever the machine's core count)."""
+    return run_many(configs, out, workers=jobs, threads=1, device=device, progress=False, on_result=on_result)
 
 
 def _normal_entropy(entry: dict[str, Any], kind: str) -> float | None:
@@ -344,12 +318,6 @@ def invariant_rows(runs: Runs) -> list[Row]:
                         "all", f"{len(rome) - len({v.rsplit(' ', 1)[0] for v in violated})}/{len(rome)}",
                         "FAIL" if violated else "ok", violated))
     return rows
-
-
-def td_cell_ok(pairs_: list[list[Any]]) -> bool:
-    """A cell of ROME with TD: every node has two distinct inputs and no ``none`` op (Eq. 1)."""
-    nodes = [pairs_[i:i + 2] for i in range(0, len(pairs_), 2)]
-    return not any(a[1] == b[1] for a, b in nodes) and not any(op == "none" for op, _ in pairs_)
 
 
 def _taus(summary: dict[str, Any]) -> list[float]:
@@ -632,4 +600,4 @@ def check(*, out: Path, methods: list[str] | None = None, benches: list[str] | N
 __all__ = ["ALPHA", "CHECK_BASELINE", "DIST_BENCHES", "DIST_METHODS", "DIST_SEEDS", "PAPER_RESULTS", "PUBLISHED",
            "Published", "RESOLUTION", "Row", "check", "compare_distributions", "compare_paper", "exact_rows",
            "invariant_rows", "load_baseline", "make_baseline", "paper_results", "run_key", "run_suite",
-           "suite_configs", "summarize", "td_cell_ok"]
+           "suite_configs", "summarize"]

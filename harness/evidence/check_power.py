@@ -49,7 +49,6 @@ from harness.evidence.check import (
     DIST_SEEDS,
     METRICS,
     SUITE_BUDGET,
-    _run_one,
     check_env,
     compare_distributions,
     exact_rows,
@@ -58,6 +57,7 @@ from harness.evidence.check import (
     run_key,
     summarize,
 )
+from harness.runs.run import run
 from harness.runs.storage import atomic_write_text, write_json
 from harness.spec.runspec import make_config
 from methods.base import SearchMethod
@@ -85,12 +85,10 @@ class Injection:
 
 
 def _arch_frozen(patch: Patch) -> None:
-
     patch(SearchMethod, "arch_update_enabled", lambda self: False)
 
 
 def _weights_frozen(patch: Patch) -> None:
-
     original = SearchMethod.weight_step
 
     def frozen(self: Any, batch: Any) -> dict[str, float]:
@@ -105,7 +103,6 @@ def _weights_frozen(patch: Patch) -> None:
 
 
 def _all_skip(patch: Patch) -> None:
-
     original = GDAS.sample_ops
 
     def skip(self: Any, cell_type: str) -> tuple[list[int], object]:
@@ -117,12 +114,10 @@ def _all_skip(patch: Patch) -> None:
 
 
 def _td_off(patch: Patch) -> None:
-
     patch(ROME, "sample", GDAS.sample)
 
 
 def _k_ignored(patch: Patch) -> None:
-
     original = ROME.__init__
 
     def one_sample(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -133,7 +128,6 @@ def _k_ignored(patch: Patch) -> None:
 
 
 def _tau_fixed(patch: Patch) -> None:
-
     original = SearchMethod.begin_epoch
 
     def fixed(self: Any, epoch: int, epochs: int) -> None:
@@ -178,8 +172,8 @@ def inject(name: str | None, patch: Patch = setattr) -> None:
 # -- collecting the pools -------------------------------------------------------------------------------------
 
 def _run(cfg: Any, out: str) -> dict[str, Any]:
-
-    return summarize(_run_one(cfg, out, "cpu"))
+    torch.set_num_threads(1)  # a worker of its own: one thread, as the check runs
+    return summarize(run(cfg, Path(out), device="cpu", progress=False))
 
 
 def _exact() -> list[str]:
@@ -218,7 +212,6 @@ def collect(out: Path, jobs: int, names: list[str]) -> dict[str, Any]:
 # -- replaying the check ----------------------------------------------------------------------------------------
 
 def _keyed(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-
     return {run_key(r["method"], r["bench"], r["seed"]): r for r in runs}
 
 

@@ -318,7 +318,6 @@ def _two_seeds(claim: Claim, budget: str, variant: str, *groups: tuple[Config, l
 
 @cache
 def _normal_shape(space: str) -> Any:
-
     shapes = build_supernet(space, c=4, layers=3, num_classes=10).shapes
     if "normal" not in shapes or not shapes["normal"].ops_on_edges:
         raise ValueError(f"the chance level of a parameterless count is defined for DARTS spaces, not {space}")

@@ -128,7 +128,6 @@ def samplers(draws: int = DRAWS, seed: int = 0) -> dict[str, Any]:
 # -- a method's own samples -------------------------------------------------------------------------------
 
 def _method(method: str, options: dict[str, Any], space: str, seed: int = 0, c: int = 4, layers: int = 3):
-
     cls = method_class(method)
     opts = cls.resolve_options(options)
     torch.manual_seed(seed)

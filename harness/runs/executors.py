@@ -107,10 +107,12 @@ class RunJob(submitit.helpers.Checkpointable):
 
 def run_many(configs: list[RunSpec], out: Path, *, executor: str = "local", workers: int = 1,
              cluster: ClusterOptions | None = None, on_result: OnResult | None = None,
-             poll_s: float = 1.0, **run_kwargs: Any) -> list[dict[str, Any]]:
+             poll_s: float = 1.0, threads: int | None = None, **run_kwargs: Any) -> list[dict[str, Any]]:
     """Run every config (skipping complete ones); one failed run is recorded and the others go on.
 
     Returns the results in the order of ``configs``. ``run_kwargs`` go to :class:`harness.runs.run.Run`.
+    ``threads``: torch threads per run (default: this process's for one worker, else the cores shared
+    among the local workers; ``harness check`` takes 1, so its numbers do not depend on the core count).
     """
     check_executor(executor, workers)
     cluster = cluster or ClusterOptions()
@@ -124,7 +126,8 @@ def run_many(configs: list[RunSpec], out: Path, *, executor: str = "local", work
         elif on_result is not None:
             on_result(results[i])
     if todo and executor == "local" and workers == 1:
-        stopped = False
+        stopped, before = False, torch.get_num_threads()
+        torch.set_num_threads(threads or before)
         for i in todo:
             run = Run(configs[i], out, **run_kwargs)
             # SIGTERM stops the sweep, not only the run it arrived in: the rest stay unfinished on disk
@@ -132,9 +135,10 @@ def run_many(configs: list[RunSpec], out: Path, *, executor: str = "local", work
             stopped = stopped or results[i]["status"] == "interrupted"
             if on_result is not None:
                 on_result(results[i])
+        torch.set_num_threads(before)
     elif todo:
         _run_submitit([configs[i] for i in todo], out, executor, workers, cluster, run_kwargs, on_result,
-                      poll_s, lambda k, r: results.__setitem__(todo[k], r))
+                      poll_s, lambda k, r: results.__setitem__(todo[k], r), threads)
     return results  # type: ignore[return-value]
 
 
@@ -165,12 +169,12 @@ def make_executor(kind: str, folder: Path, workers: int, cluster: ClusterOptions
 
 def _run_submitit(configs: list[RunSpec], out: Path, kind: str, workers: int, cluster: ClusterOptions,
                   run_kwargs: dict[str, Any], on_result: OnResult | None, poll_s: float,
-                  store: Callable[[int, dict[str, Any]], None]) -> None:
+                  store: Callable[[int, dict[str, Any]], None], threads: int | None = None) -> None:
     folder = Path(cluster.folder) if cluster.folder is not None else out / ".submitit"
     ex = make_executor(kind, folder, workers, cluster)
     local = kind != "slurm"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    job_fn = RunJob(out, run_kwargs, threads=max(1, cores // workers) if local else None)
+    job_fn = RunJob(out, run_kwargs, threads=threads or (max(1, cores // workers) if local else None))
     pending = list(range(len(configs)))
     running: dict[int, submitit.Job] = {}
     if kind != "local":  # one array; the scheduler keeps `workers` tasks running

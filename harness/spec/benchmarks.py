@@ -96,11 +96,11 @@ BUDGETS: dict[str, Sets] = {
     "smoke": {**_SMALL, "search.layers": 5, "search.channels": 8, "search.epochs": 4, "search.batch": 64,
               "search.subset": 1400, "eval.layers": 5, "eval.channels": 8, "eval.epochs": 8, "eval.batch": 64,
               "eval.subset": 1400},
-    # the claims budget (README "What the cpu budget shows"): the search supernet trains on the digits
+    # the claims budget (docs/run-spec.md "The cpu budget"): the search supernet trains on the digits
     # (search val acc >= 75 % for GDAS and ROME-v2 in S2 after 20 epochs), a run in minutes on one core;
     # the evaluation is small and short (200 training images) so that derived cells differ in test error.
     # search.scale=arch-steps: 20 epochs of 11 architecture steps move alpha as far as the paper's 50 of
-    # 391 (a_lr x architecture steps as the paper protocol's; harness.spec.runspec.arch_steps, README "cpu budget")
+    # 391 (a_lr x architecture steps as the paper protocol's; harness.spec.runspec.arch_steps, docs/run-spec.md "scaling rule")
     "cpu": {**_SMALL, "search.layers": 5, "search.channels": 8, "search.epochs": 20, "search.batch": 64,
             "search.subset": None, "search.scale": "arch-steps", "options.k": 3, "eval.layers": 5,
             "eval.channels": 8, "eval.epochs": 10, "eval.batch": 32, "eval.subset": 200},
@@ -147,7 +147,7 @@ class PresetRule:
 
 
 #: ``default``: the harness's shared protocol above. ``released``: where the paper ran released code,
-#: that code's settings (README "Presets" lists each with its source file).
+#: that code's settings (docs/run-spec.md "Presets" lists each with its source file).
 PRESETS: dict[str, list[PresetRule]] = {
     "default": [],
     "released": [

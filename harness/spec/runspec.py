@@ -47,7 +47,7 @@ SEARCH_HEADS = ("plain", "bn_relu")  # spaces.supernet.HEADS (not imported here:
 EVAL_NETWORKS = ("cifar", "imagenet", "nasbench101")
 LR_SCHEDULES = ("cosine", "linear")
 #: ``search.scale``: ``none`` takes ``search.a_lr`` as given; ``arch-steps`` sets it so that a_lr x the
-#: architecture steps of the run equals that of the paper protocol (:func:`arch_steps`, README "cpu budget")
+#: architecture steps of the run equals that of the paper protocol (:func:`arch_steps`, docs/run-spec.md "scaling rule")
 SCALE_RULES = ("none", "arch-steps")
 #: the fields the scaling rule records; absent from ``to_dict`` (and so from the hash) under ``none``,
 #: so that every spec without the rule keeps the hash it had before the rule existed
@@ -638,7 +638,6 @@ def _check_layout(spec: RunSpec) -> None:
 
 
 def _image_size(bench: str) -> int:
-
     return data.DATASETS[benchmarks.get(bench).dataset].image_size
 
 

@@ -1,6 +1,6 @@
 """The command-line and run-spec items of issue 18's attack list, each reproduced first.
 
-Rules (README "Hostile input"):
+Rules (docs/run-folders.md "Hostile input"):
 
 * refused (exit 2, one line on stderr, nothing created): a job option out of its range (``--workers``
   1..1024, ``--mem-gb`` finite in (0, 65536]), ``--seed`` together with ``--seeds``, a ``--set`` name
