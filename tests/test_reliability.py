@@ -1,4 +1,5 @@
-"""Reliability of runs and sweeps (docs/run-folders.md "Sweeps, failures and status"): exact resume after SIGKILL at any point,
+"""Reliability of runs and sweeps (docs/run-folders.md "Sweeps, failures and status"):
+exact resume after SIGKILL at any point,
 corrupt checkpoints, failure isolation, executors, concurrent writers, locks, ``harness status``.
 
 Every run here is tiny (a 2-cell, 4-channel supernet on 32 digits per split). Killed runs are

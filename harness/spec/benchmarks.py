@@ -100,7 +100,7 @@ BUDGETS: dict[str, Sets] = {
     # (search val acc >= 75 % for GDAS and ROME-v2 in S2 after 20 epochs), a run in minutes on one core;
     # the evaluation is small and short (200 training images) so that derived cells differ in test error.
     # search.scale=arch-steps: 20 epochs of 11 architecture steps move alpha as far as the paper's 50 of
-    # 391 (a_lr x architecture steps as the paper protocol's; harness.spec.runspec.arch_steps, docs/run-spec.md "scaling rule")
+    # 391 (a_lr x arch steps as the paper protocol's; runspec.arch_steps, docs/run-spec.md "scaling rule")
     "cpu": {**_SMALL, "search.layers": 5, "search.channels": 8, "search.epochs": 20, "search.batch": 64,
             "search.subset": None, "search.scale": "arch-steps", "options.k": 3, "eval.layers": 5,
             "eval.channels": 8, "eval.epochs": 10, "eval.batch": 32, "eval.subset": 200},
