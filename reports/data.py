@@ -32,7 +32,7 @@ import pandas as pd
 
 from harness.evidence.published import PUBLISHED, published  # noqa: F401  (re-exported for reports)
 from harness.runs.read import Unreadable, config_id, find_results, one_per_run_id, read_json_file, read_result
-from harness.spec.runspec import FIXED, resolve
+from harness.spec.runspec import FIXED, resolve, resolve_fixed
 from methods.base import option_label
 from spaces.genotype import from_dict
 
@@ -93,10 +93,9 @@ def default_spec(method: str, bench: str, budget: str, preset: str) -> tuple[dic
     gets without ``--set`` or options (:func:`harness.spec.runspec.resolve`), as ``result.json`` records them;
     ``None`` when that no longer resolves (a method or benchmark unknown to this version). Cached: one
     resolution per configuration family, however many runs."""
-
     try:
         if method == FIXED:
-            spec = resolve(method, bench, budget, preset=preset, genotype={"label": "-", "cells": {}})
+            spec = resolve_fixed("-", {}, bench, budget, preset=preset)
         else:
             spec = resolve(method, bench, budget, preset=preset)
     except (ValueError, KeyError, TypeError):  # SpecError is a ValueError

@@ -372,67 +372,87 @@ def _apply(tree: dict[str, dict[str, Any]], key: str, value: Any, *, method: str
 
 def resolve(method: str, bench: str, budget: str = "smoke", seed: int = 0, *,
             options: Mapping[str, Any] | None = None, sets: Mapping[str, Any] | None = None,
-            preset: str = "default", genotype: Mapping[str, Any] | None = None) -> RunSpec:
-    """Compose, type-check and :func:`validate` one run spec (see the module docstring).
+            preset: str = "default") -> RunSpec:
+    """Compose, type-check and :func:`validate` the spec of one search run (see the module docstring).
 
-    ``genotype`` (``{"label": ..., "cells": ...}``) makes a ``fixed`` run: nothing is searched.
     ``sets`` maps dotted or flat names to values (strings are parsed by the field's type).
     """
+    bench_id = _check_names(bench, budget, preset)
+    try:
+        cls = method_class(method)
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
+    tree = _compose(bench_id, budget, method, preset, cls, {"search": asdict(SearchSpec()),
+                                                          "options": dict(cls.option_defaults)})
+    budget_epochs = tree["search"]["epochs"]
+    for given, value in (sets or {}).items():
+        if value is None:
+            continue
+        if given.strip() == "k" and "k" not in cls.option_defaults:
+            continue  # the old flat ``k``: K where the method samples K (a sweep over GDAS and ROME)
+        _apply(tree, canonical(given), value, method=method, strict=True)
+    given = {canonical(k) for k, v in (sets or {}).items() if v is not None}
+    _scale(tree["search"], given, budget_epochs, lambda: _paper_search(method, bench_id, preset), bench_id)
+    typed = {k: parse_value(f"options.{k}", v, type(cls.option_defaults[k])) for k, v in tree["options"].items()}
+    try:
+        opts = cls.resolve_options({**typed, **{k: v for k, v in (options or {}).items() if v is not None}})
+    except SpecError:
+        raise
+    except ValueError as exc:  # the method's own check of an option
+        raise SpecError(str(exc)) from None
+    if tree["search"]["arch_first"] is None:
+        tree["search"]["arch_first"] = cls.arch_first  # record the order used, not "the method's"
+    spec = RunSpec(method, bench_id, budget, _seed(seed), opts, SearchSpec(**_floats("search", tree["search"])),
+                   EvalSpec(**_floats("eval", tree["eval"])), DataSpec(**_floats("data", tree["data"])), preset)
+    validate(spec)
+    return spec
 
+
+def resolve_fixed(label: str, cells: Mapping[str, Any], bench: str, budget: str = "paper", seed: int = 0, *,
+                  sets: Mapping[str, Any] | None = None, preset: str = "default") -> RunSpec:
+    """The spec of a ``fixed`` run: the genotype ``cells`` (named ``label``) evaluated at the benchmark's
+    protocol, nothing searched. Search fields and options, of the tables or of ``sets``, do not apply."""
+    bench_id = _check_names(bench, budget, preset)
+    tree = _compose(bench_id, budget, FIXED, preset, None, {})
+    for given, value in (sets or {}).items():
+        key = canonical(given)
+        # a budget-wide --set of search fields does not apply, nor the old flat ``k`` of a sweep
+        if value is not None and not key.startswith("search.") and given.strip() != "k":
+            _apply(tree, key, value, method=None, strict=True)
+    opts = {"genotype": str(label), "cells": dict(cells)}
+    spec = RunSpec(FIXED, bench_id, budget, _seed(seed), opts, None, EvalSpec(**_floats("eval", tree["eval"])),
+                   DataSpec(**_floats("data", tree["data"])), preset)
+    validate(spec)
+    return spec
+
+
+def _check_names(bench: str, budget: str, preset: str) -> str:
+    """The one benchmark id ``bench`` names; :class:`SpecError` for an unknown benchmark, budget or preset."""
     try:
         bench_ids = benchmarks.expand(bench)
     except ValueError as exc:
         raise SpecError(str(exc)) from None
     if len(bench_ids) != 1:
         raise SpecError(f"'{bench}' names {len(bench_ids)} benchmarks; a run takes one")
-    bench_id = bench_ids[0]
     if budget not in benchmarks.BUDGETS:
         raise SpecError(f"unknown budget '{budget}'; valid: {', '.join(benchmarks.BUDGETS)}")
     if preset not in benchmarks.PRESETS:
         raise SpecError(f"unknown preset '{preset}'; valid: {', '.join(benchmarks.PRESETS)}")
-    fixed = genotype is not None
-    try:
-        cls = None if fixed else method_class(method)
-    except ValueError as exc:
-        raise SpecError(str(exc)) from None
-    tree: dict[str, Any] = {"search": None if fixed else asdict(SearchSpec()), "eval": asdict(EvalSpec()),
-                            "data": asdict(DataSpec()), "options": {} if fixed else dict(cls.option_defaults)}
-    name = None if fixed else method
+    return bench_ids[0]
+
+
+def _compose(bench_id: str, budget: str, method: str, preset: str, cls: Any, sections: dict[str, Any]
+             ) -> dict[str, Any]:
+    """Layers 1-4: the defaults (``sections`` plus eval and data), then the benchmark, budget, method and
+    preset tables; a run without ``search``/``options`` sections skips their keys."""
+    tree: dict[str, Any] = {"search": None, "options": {}, "eval": asdict(EvalSpec()), "data": asdict(DataSpec()),
+                            **sections}
     for table in _tables(bench_id, budget, method, preset, cls):
         for key, value in table.items():
-            if fixed and key.startswith(("search.", "options.")):
+            if cls is None and key.startswith(("search.", "options.")):
                 continue
-            _apply(tree, canonical(key), value, method=name, strict=False)
-    budget_epochs = None if fixed else tree["search"]["epochs"]
-    for given, value in (sets or {}).items():
-        if value is None:
-            continue
-        key = canonical(given)
-        if fixed and key.startswith("search."):
-            continue  # nothing is searched; a budget-wide --set of search fields does not apply
-        if given.strip() == "k" and (cls is None or "k" not in cls.option_defaults):
-            continue  # the old flat ``k``: K where the method samples K (a sweep over GDAS and ROME)
-        _apply(tree, key, value, method=name, strict=True)
-    if not fixed:
-        given = {canonical(k) for k, v in (sets or {}).items() if v is not None}
-        _scale(tree["search"], given, budget_epochs, lambda: _paper_search(method, bench_id, preset), bench_id)
-    if fixed:
-        opts: dict[str, Any] = {"genotype": str(genotype["label"]), "cells": dict(genotype["cells"])}
-    else:
-        typed = {k: parse_value(f"options.{k}", v, type(cls.option_defaults[k])) for k, v in tree["options"].items()}
-        try:
-            opts = cls.resolve_options({**typed, **{k: v for k, v in (options or {}).items() if v is not None}})
-        except SpecError:
-            raise
-        except ValueError as exc:  # the method's own check of an option
-            raise SpecError(str(exc)) from None
-    if not fixed and tree["search"]["arch_first"] is None:
-        tree["search"]["arch_first"] = cls.arch_first  # record the order used, not "the method's"
-    search = None if fixed else SearchSpec(**_floats("search", tree["search"]))
-    spec = RunSpec(FIXED if fixed else method, bench_id, budget, _seed(seed), opts, search,
-                   EvalSpec(**_floats("eval", tree["eval"])), DataSpec(**_floats("data", tree["data"])), preset)
-    validate(spec)
-    return spec
+            _apply(tree, canonical(key), value, method=None if cls is None else method, strict=False)
+    return tree
 
 
 def _tables(bench_id: str, budget: str, method: str, preset: str, cls: Any) -> list[Mapping[str, Any]]:
@@ -692,5 +712,4 @@ def fixed_config(genotype: Any, label: str, bench: str, budget: str = "paper", s
     """
     name = Path(label).name  # a file's name, never its folders
     label = slug(Path(name).stem if Path(name).suffix == ".json" else name)
-    return resolve(FIXED, bench, budget, seed, sets=sets, preset=preset,
-                   genotype={"label": label, "cells": genotype.to_dict()})
+    return resolve_fixed(label, genotype.to_dict(), bench, budget, seed, sets=sets, preset=preset)
