@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.evidence.throughput import EVAL_SHAPES, eval_throughput, search_throughput  # noqa: E402
+from harness.utils.device import device_name  # noqa: E402
 
 METHODS = ["darts", "pcdarts", "gdas", "rome-v1", "rome-v2"]
 TABLE7 = dict(batch=64, channels=16, layers=8, image_size=32)
@@ -136,8 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     t0 = time.time()
     report: dict[str, Any] = {"device": args.device, "ci": args.ci, "torch": torch.__version__,
-                              "gpu": torch.cuda.get_device_name(args.device) if args.device.startswith("cuda")
-                              else None}
+                              "gpu": device_name(args.device) if args.device.startswith("cuda") else None}
     report["eval"] = part_eval(args.device, args.ci, args.workers, 2 if args.ci else args.steps)
     report["search"] = part_search(args.device, args.ci)
     report["agreement"] = part_agreement(args.device, args.ci)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from support import TARGETS, Target
 
-from harness.evidence.throughput import make_loader, synthetic_split
+from harness.data.datasets import split_loader, tensor_bundle
+from harness.evidence.throughput import synthetic_split
 
 BATCH = 96
 RATES: dict[str, float] = {}
@@ -17,7 +18,7 @@ def _bench(benchmark, path: str) -> float:
     import torch
 
     split = synthetic_split(BATCH * 40, 32, cutout=16)
-    loader = make_loader(path, split, BATCH, torch.device("cpu"))
+    loader = split_loader(tensor_bundle(split), "eval_train", BATCH, shuffle=True, seed=0, path=path, device="cpu")
     it = iter(loader)
 
     def batch() -> int:

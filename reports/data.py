@@ -75,7 +75,6 @@ def _scalar(value: Any) -> Any:
 def variant_label(method: str, options: dict[str, Any]) -> str:
     """``rome-v2``, ``rome-v2 (K=2)``, ``rome-v2 (TD off, GA-alpha off)``, ``pcdarts (M=2)``: the method and
     every option that differs from the method's defaults, by the label each option declares."""
-
     return option_label(method, options)
 
 
@@ -149,7 +148,6 @@ def _run_row(path: Path, r: dict[str, Any]) -> dict[str, Any]:
     history = (r.get("search") or {}).get("history") or []
     last = history[-1] if history else {}
     if not history and isinstance((r.get("genotype") or {}).get("normal"), list):  # a fixed genotype, no search
-
         try:
             g = from_dict(r["genotype"])
             last = {"parameterless_normal": g.parameterless_normal(), "skip_connect_normal": g.skip_normal()}

@@ -82,7 +82,6 @@ def load_weights(path: str | Path) -> list[dict[str, Any]]:
 def op_names(space: str, cell: str, n_decisions: int, n_ops: int) -> list[list[str]]:
     """Per decision its candidate op names (``spaces.registry.describe``), or ``op j`` if unknown."""
     try:
-
         names = describe(space)[cell]
         if len(names) == n_decisions and all(len(n) == n_ops for n in names):
             return [list(n) for n in names]
@@ -93,7 +92,6 @@ def op_names(space: str, cell: str, n_decisions: int, n_ops: int) -> list[list[s
 
 def decision_labels(space: str, cell: str, n: int) -> list[str]:
     """``2←0`` (node ← input) for the DARTS spaces' 14 edges, else ``node n``/``edge n``."""
-
     if space in SPACES and n == len(EDGES):
         return [f"{node}←{src}" for src, node in EDGES]
     return [f"{'edge' if cell != 'cell' else 'node'} {i}" for i in range(n)]

@@ -48,7 +48,6 @@ def build_eval_network(genotype: Any, *, network: str, c: int, layers: int, num_
     DARTS genotypes build ``NetworkCIFAR`` (``network="cifar"``) or the ImageNet mobile network;
     other genotype types (NAS-Bench-1Shot1) build their own through ``genotype.build_network``.
     """
-
     if not isinstance(genotype, Genotype):
         return genotype.build_network(c=c, layers=layers, num_classes=num_classes, in_channels=in_channels)
     if network == "imagenet":

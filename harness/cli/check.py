@@ -48,7 +48,6 @@ def check_cmd(update: bool, exact_only: bool, methods: str | None, benches: str 
     suite (gdas, rome-v2 on s2-digits, budget `check`, 8 seeds, one-sided Welch tests with Holm against the
     committed per-seed values, plus invariants), both against harness/evidence/baselines/check.json; paper-budget
     results against the paper."""
-
     if update and paper_only:
         raise HarnessError("--update rewrites the suite's baselines; it cannot go with --paper-only")
     if exact_only and paper_only:

@@ -117,7 +117,6 @@ def run_cmd(method_names: str, bench: str, budget: str, seed: int | None, seeds:
         _no_conflict(given, epochs, opts)
         overrides: dict[str, Any] = {"search.epochs": epochs, **given}
         if ablation or k_sweep is not None:
-
             ks = [] if k_sweep is None else common.unique(common.int_list(k_sweep, "--k-sweep"), "--k-sweep",
                                                             note)
             configs = sweep_configs(names, bench, budget, seed_list, ablation=ablation, ks=ks, options=opts,
@@ -195,7 +194,6 @@ def eval_cmd(genotype_name: str, bench: str, budget: str, count_only: bool, as_j
              dry_run: bool, progress: bool) -> None:
     """Build the evaluation network of a genotype for a benchmark; count it, or train and test it from
     scratch at the budget's protocol (recorded like a run, method 'fixed', resumable)."""
-
     try:
         for text, option in ((out_folder, "--out"), (data_root, "--data-root")):
             common.folder(text, option)
@@ -205,7 +203,6 @@ def eval_cmd(genotype_name: str, bench: str, budget: str, count_only: bool, as_j
         if unknown:
             raise ValueError(f"genotype {genotype_name} names unknown op(s) {', '.join(unknown)}; "
                              f"valid: {', '.join(OPS)}")
-
         cfg = fixed_config(genotype, genotype_name, bench, budget, seed, preset=preset, **parse_sets(sets))
         spec = data.DATASETS[benchmarks.get(cfg.bench).dataset]
     except ValueError as exc:
@@ -259,7 +256,6 @@ def _train_fixed(cfg: RunSpec, out: str, data_root: str | None, download: bool, 
 @click.option("--json", "as_json", is_flag=True)
 def describe_cmd(space: str, as_json: bool) -> None:
     """Print each cell type's per-edge candidate op lists."""
-
     try:
         desc = describe(space)
     except ValueError as exc:

@@ -47,7 +47,6 @@ def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers:
     """Measure one search step at ROME Table 7's shape: saved-for-backward, parameter, gradient and
     optimizer bytes, CUDA peak memory on a GPU, and seconds per step. Every shape is bounded
     (harness.evidence.profile.LIMITS) and checked before anything is built."""
-
     cfg = ProfileConfig(method=method, bench=bench, options=method_options(**toggles), batch_size=batch_size,
                         channels=channels, layers=layers, image_size=image_size, num_classes=num_classes,
                         steps=steps, seed=seed, data=data_kind, data_root=data_root, subnets=subnets)
@@ -61,7 +60,6 @@ def profile_cmd(method: str, bench: str, batch_size: int, channels: int, layers:
     except (ValueError, data.DatasetMissing) as exc:
         raise HarnessError(str(exc)) from None
     if throughput_shape is not None:
-
         result["throughput"] = profile_fields(result, throughput_shape, device)
     if out is not None:
         result["file"] = str(write_profile(result, Path(out)))
@@ -149,7 +147,6 @@ def report_cmd(runs_dir: str, out_dir: str, profiles_dir: str | None, claims: bo
     single runs (--cells, --weights), which are made only when named (or with --all). Runs are grouped
     by configuration (the spec without the seed); a run id found twice is counted once, with a warning.
     A report whose runs are missing says what to run and is skipped."""
-
     runs = Path(runs_dir)
     if not runs.is_dir():
         raise HarnessError(f"runs folder {runs} does not exist")
@@ -161,7 +158,6 @@ def report_cmd(runs_dir: str, out_dir: str, profiles_dir: str | None, claims: bo
     for warning in inputs.runs.attrs.get("duplicates", []):
         click.echo(f"warning: {warning}", err=True)
     if claims:
-
         try:
             files = write_report(runs, out, claims_budget, runs=inputs.runs, history=inputs.history,
                                  profiles_dir=inputs.profiles_dir)

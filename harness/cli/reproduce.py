@@ -39,7 +39,6 @@ BUDGET_SCALE: dict[str, float] = {"check": 0.15, "smoke": 0.1, "cpu": 1.0, "pape
 def plan(budget: str, names: list[str] | None, seeds: tuple[int, ...] | None = None
          ) -> tuple[list[Any], list[Any], dict[str, list[str]]]:
     """The run specs (each once), the profile needs and, per run id, the claims that read it."""
-
     selected = claims.select(names)
     specs: dict[str, Any] = {}
     profiles: dict[Any, None] = {}
@@ -62,7 +61,6 @@ def estimate_s(specs: list[Any], profiles: list[Any], budget: str, workers: int)
 
 def _complete(runs_dir: Path, specs: list[Any]) -> set[str]:
     """The run ids of ``specs`` whose ``result.json`` under ``runs_dir`` is a complete run."""
-
     return {s.run_id for s in specs if (runs_dir / s.run_id / RESULT).is_file()
             and (r := read_result(runs_dir / s.run_id / RESULT)).ok and r.data.get("status") == "complete"}
 
@@ -73,7 +71,6 @@ def _hours(seconds: float) -> str:
 
 def make_profiles(profiles: list[Any], out: Path, device: str | None) -> list[Path]:
     """`harness profile --out` of each profile need at Table 7's shape, unless its file is there."""
-
     written = []
     for need in profiles:
         shape = claims.PROFILE_SHAPE
@@ -103,7 +100,6 @@ def reproduce_cmd(budget: str, out: str, only: str | None, seeds: str | None, dr
                   gpus: int, mem_gb: float | None, slurm_folder: str | None, gpus_per_run: int) -> None:
     """Does the paper hold? Make every run the claims declare (complete runs skipped, unfinished ones
     resumed), then write the claims report (Markdown, CSV, LaTeX, HTML) and the figures under OUT/report."""
-
     try:
         for text, option in ((out, "--out"), (data_root, "--data-root"), (slurm_folder, "--slurm-folder")):
             common.folder(text, option)
@@ -130,7 +126,6 @@ def reproduce_cmd(budget: str, out: str, only: str | None, seeds: str | None, dr
             "run_list": [{"run_id": s.run_id, "method": s.method, "options": s.options, "bench": s.bench,
                           "seed": s.seed, "claims": readers[s.run_id]} for s in specs]}, indent=2))
         return
-
     device = check_device(device, here=executor != "slurm")
     root = writable(Path(out))
     runs_dir, profiles_dir, report_dir = root / "runs", root / "profiles", root / "report"
@@ -141,7 +136,6 @@ def reproduce_cmd(budget: str, out: str, only: str | None, seeds: str | None, dr
     made = make_profiles(profiles, profiles_dir, device)
     if profiles:
         click.echo(f"profiles: {len(made)} made, {len(profiles) - len(made)} already there in {profiles_dir}")
-
     runs_dir.mkdir(parents=True, exist_ok=True)
     inputs = load_inputs(runs_dir, profiles_dir)
     try:

@@ -57,6 +57,7 @@ __all__ = [
     "make_loader",
     "split_augments",
     "split_loader",
+    "tensor_bundle",
     "torchvision_transform",
 ]
 
@@ -342,7 +343,6 @@ def split_loader(
     ``distribute=False`` gives every process the whole batches (a replicated search, a test set).
     ``num_workers`` > 0 (torchvision path) adds persistent, seeded workers and pinned memory on CUDA.
     """
-
     if path not in DATA_PATHS:
         raise ValueError(f"unknown data path '{path}'; valid: {', '.join(DATA_PATHS)}")
     rank, world = (distributed.rank(), distributed.world()) if distribute else (0, 1)
@@ -366,6 +366,37 @@ def split_loader(
             generator=gen, worker_init_fn=_seed_worker if num_workers > 0 else None,
             persistent_workers=num_workers > 0, pin_memory=num_workers > 0 and torch.device(device).type == "cuda")
     return loader
+
+
+class _PILImages(Dataset):
+    """The ``uint8`` images of a :class:`RawSplit` as PIL images with their labels (as torchvision's CIFAR)."""
+
+    def __init__(self, split: RawSplit):
+        self.images = split.images.permute(0, 2, 3, 1).contiguous().numpy()
+        self.labels = split.labels.tolist()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        from PIL import Image
+
+        return Image.fromarray(self.images[index]), self.labels[index]
+
+
+def tensor_bundle(split: RawSplit, num_classes: int = 10) -> DataBundle:
+    """A :class:`DataBundle` whose every split is ``split``, for :func:`split_loader` without a dataset on disk.
+
+    The device path batches ``split`` itself; the torchvision path its images (PIL images when ``uint8``)
+    through :func:`torchvision_transform` of its augmentation. The throughput benchmark feeds synthetic
+    images through it (``harness.evidence.throughput``).
+    """
+    base: Dataset = _PILImages(split) if split.augment.mean is not None else TensorDataset(split.images, split.labels)
+    size = int(split.images.shape[-1])
+    ds = _Transformed(base, torchvision_transform(split.augment, size))
+    return DataBundle(search_train=ds, search_val=ds, eval_train=ds, test=ds, num_classes=num_classes,
+                      image_size=size, in_channels=int(split.images.shape[1]),
+                      raw={name: split for name in ("search_train", "search_val", "eval_train", "test")})
 
 
 def default_workers(dataset: str, path: str) -> int:

@@ -1,8 +1,12 @@
-"""Train an evaluation network from scratch and test it (DARTS ``train.py`` protocol).
+"""Train an evaluation network from scratch and test it (the protocol of DARTS ``cnn/train.py``, quark0/darts).
 
 SGD with momentum and weight decay, cosine annealing of the learning rate per epoch down to 0,
 gradient-norm clipping, drop path scaled linearly with the epoch, and an auxiliary loss when the
 network returns auxiliary logits. Networks may return ``logits`` or ``(logits, logits_aux)``.
+
+:func:`train_and_test` composes three pieces: :func:`setup_training` (device, DDP wrapper, optimizer,
+scheduler, loss, resume), :func:`train_epoch` (the drop-path schedule, the metrics, the epoch callback)
+and :func:`train_step` (one batch), the step that ``harness.evidence.throughput`` times.
 
 Numerics and layout (:func:`numerics`): ``fp32`` (default, the paper's numbers: TF32 off for
 matrix products and convolutions), ``tf32`` (TF32 tensor cores on CUDA) or ``bf16`` (``torch.autocast``
@@ -16,17 +20,17 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from harness.engine.health import NonFiniteError
 from harness.spec.runspec import PRECISIONS
 from harness.utils import distributed
-
-#: numeric precisions of training
 
 
 @contextlib.contextmanager
@@ -164,6 +168,159 @@ def lr_scheduler(optimizer: torch.optim.Optimizer, epochs: int, schedule: str = 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(e, epochs, schedule, warmup))
 
 
+@dataclass
+class Training:
+    """What the steps of one training share (made by :func:`setup_training`).
+
+    ``net`` is the network whose state is checkpointed; ``model`` is what is called and stepped: ``net``,
+    or its ``DistributedDataParallel`` wrapper when ``world`` > 1. ``start``, ``train_loss`` and
+    ``train_acc`` are the next epoch and the last epoch's figures (NaN before any epoch).
+    """
+
+    net: nn.Module
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    criterion: nn.Module
+    device: torch.device
+    precision: str = "fp32"
+    channels_last: bool = False
+    aux_weight: float = 0.0
+    grad_clip: float = 0.0
+    world: int = 1
+    start: int = 0
+    train_loss: float = math.nan
+    train_acc: float = math.nan
+
+    def state(self, next_epoch: int) -> dict[str, Any]:
+        """The state given to the checkpoint callback (see :data:`CheckpointCallback`)."""
+        return {"next_epoch": next_epoch, "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "train_loss": self.train_loss, "train_acc": self.train_acc}
+
+
+def setup_training(
+    model: nn.Module,
+    *,
+    epochs: int,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    grad_clip: float,
+    aux_weight: float,
+    device: torch.device,
+    label_smoothing: float = 0.0,
+    lr_schedule: str = "cosine",
+    warmup_epochs: int = 0,
+    precision: str = "fp32",
+    channels_last: bool = False,
+    resume: dict[str, Any] | None = None,
+) -> Training:
+    """Move ``model`` to ``device``, wrap it for DDP, make its SGD, lr schedule and loss; load ``resume``.
+
+    DARTS ``cnn/train.py`` (quark0/darts): ``torch.optim.SGD`` with momentum and weight decay,
+    ``CosineAnnealingLR`` over the epochs (:func:`lr_scheduler`), ``CrossEntropyLoss``. Under
+    ``torch.distributed`` a process other than rank 0 reseeds torch (its own drop-path masks) unless it
+    resumes, and the network is wrapped in ``DistributedDataParallel``. Arguments are those of
+    :func:`train_and_test`; ``ValueError`` for a negative ``epochs`` or an unknown precision.
+    """
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision '{precision}'; valid: {', '.join(PRECISIONS)}")
+    model.to(device, memory_format=memory_format(channels_last))
+    net = model  # the module whose state is checkpointed; ``model`` may become its DDP wrapper
+    world = distributed.world()
+    if world > 1:
+        if resume is None and distributed.rank() > 0:  # other drop-path masks than rank 0's
+            torch.manual_seed(torch.initial_seed() + distributed.rank())
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    scheduler = lr_scheduler(optimizer, epochs, lr_schedule, warmup_epochs)
+    criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    training = Training(net, model, optimizer, scheduler, criterion, device, precision, channels_last,
+                        aux_weight, grad_clip, world)
+    if resume is not None:
+        net.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        training.start = int(resume["next_epoch"])
+        training.train_loss, training.train_acc = float(resume["train_loss"]), float(resume["train_acc"])
+    return training
+
+
+def train_step(training: Training, inputs: torch.Tensor,
+               targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One batch of DARTS ``cnn/train.py``'s ``train``: forward, loss, backward, clip, SGD step.
+
+    The batch goes to the device (in the network's memory format); the forward pass and the loss run
+    under :func:`autocast`; the loss adds ``aux_weight`` times the auxiliary head's loss when the network
+    returns auxiliary logits; gradients are clipped to norm ``grad_clip`` (none when <= 0). Under DDP
+    each process's loss is weighted by its share of the global batch, so that DDP's average of the
+    gradients is the gradient of the global batch's mean loss. Returns ``(loss, logits, targets)``,
+    on the device and not synchronised (reading them is the caller's choice).
+    """
+    t = training
+    inputs = inputs.to(t.device, non_blocking=True).contiguous(memory_format=memory_format(t.channels_last))
+    targets = targets.to(t.device, non_blocking=True)
+    t.optimizer.zero_grad(set_to_none=True)
+    with autocast(t.device, t.precision):
+        logits, logits_aux = _split_output(t.model(inputs))
+        loss = t.criterion(logits, targets)
+        if logits_aux is not None and t.aux_weight > 0:
+            loss = loss + t.aux_weight * t.criterion(logits_aux, targets)
+    if t.world > 1:  # DDP averages gradients over processes: weight each share by its size
+        n_global = distributed.all_sum([float(targets.shape[0])])[0]
+        (loss * (targets.shape[0] * t.world / n_global)).backward()
+    else:
+        loss.backward()
+    if t.grad_clip > 0:
+        nn.utils.clip_grad_norm_(t.model.parameters(), t.grad_clip)
+    t.optimizer.step()
+    return loss, logits, targets
+
+
+def train_epoch(training: Training, train_loader: Iterable, epoch: int, epochs: int, *, drop_path_prob: float,
+                progress: bool = False, on_epoch: EpochCallback | None = None) -> dict[str, float]:
+    """Epoch ``epoch`` (from 0) of ``epochs``: :func:`train_step` over ``train_loader``, then the lr step.
+
+    As DARTS ``cnn/train.py``: the network's ``drop_path_prob`` (if it has one) is ``drop_path_prob *
+    epoch / epochs``, the loss and accuracy are averaged over the epoch's samples (summed over the
+    processes under DDP) and the scheduler steps once at the end. Sets ``training.train_loss`` and
+    ``train_acc``, calls ``on_epoch(epoch, info)`` and returns ``info`` (see :data:`EpochCallback`).
+    """
+    t = training
+    current_drop = drop_path_prob * epoch / epochs
+    if hasattr(t.net, "drop_path_prob"):
+        t.net.drop_path_prob = current_drop
+    sampler = getattr(train_loader, "sampler", None)
+    if hasattr(sampler, "set_epoch"):  # DistributedSampler: the epoch's order
+        sampler.set_epoch(epoch)
+    current_lr = t.optimizer.param_groups[0]["lr"]
+    t.model.train()
+    loss_sum = 0.0
+    correct = 0
+    seen = 0
+    batches = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
+    for inputs, targets in batches:
+        loss, logits, targets = train_step(t, inputs, targets)
+        n = int(targets.shape[0])
+        loss_sum += float(loss.item()) * n
+        correct += int((logits.detach().argmax(dim=1) == targets).sum().item())
+        seen += n
+        if progress:
+            batches.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100.0 * correct / seen:.1f}")
+    t.scheduler.step()
+    if t.world > 1:
+        loss_sum, correct, seen = distributed.all_sum([loss_sum, float(correct), float(seen)])
+    t.train_loss = loss_sum / seen if seen else math.nan
+    t.train_acc = 100.0 * correct / seen if seen else math.nan
+    info = {"epoch": epoch, "train_loss": t.train_loss, "train_acc": t.train_acc, "lr": current_lr,
+            "drop_path_prob": current_drop}
+    if on_epoch is not None:
+        on_epoch(epoch, info)
+    return info
+
+
 def train_and_test(
     model: nn.Module,
     train_loader: Iterable,
@@ -188,6 +345,9 @@ def train_and_test(
     resume: dict[str, Any] | None = None,
 ) -> dict[str, float | int]:
     """Train ``model`` from scratch, then measure its test error.
+
+    :func:`setup_training`, then :func:`train_epoch` for each epoch (each a :func:`train_step` per
+    batch) and the checkpoint, then :func:`evaluate_accuracy` on ``test_loader``.
 
     Parameters
     ----------
@@ -234,91 +394,20 @@ def train_and_test(
         ``test_error`` and ``test_acc`` (percent), ``train_loss`` (mean over the last epoch's
         samples; NaN when ``epochs == 0``), ``train_acc`` (percent, last epoch) and ``epochs``.
     """
-    if epochs < 0:
-        raise ValueError(f"epochs must be >= 0, got {epochs}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision '{precision}'; valid: {', '.join(PRECISIONS)}")
-    fmt = memory_format(channels_last)
-    model.to(device, memory_format=fmt)
-    net = model  # the module whose state is checkpointed; ``model`` may become its DDP wrapper
-    world = distributed.world()
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        if resume is None and distributed.rank() > 0:  # other drop-path masks than rank 0's
-            torch.manual_seed(torch.initial_seed() + distributed.rank())
-        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    scheduler = lr_scheduler(optimizer, epochs, lr_schedule, warmup_epochs)
-    criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-    train_loss = math.nan
-    train_acc = math.nan
-    start = 0
-    if resume is not None:
-        net.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        scheduler.load_state_dict(resume["scheduler"])
-        start = int(resume["next_epoch"])
-        train_loss, train_acc = float(resume["train_loss"]), float(resume["train_acc"])
-
-    for epoch in tqdm(range(start, epochs), desc="train", disable=not progress, leave=False, initial=start,
+    t = setup_training(model, epochs=epochs, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                       grad_clip=grad_clip, aux_weight=aux_weight, device=device, label_smoothing=label_smoothing,
+                       lr_schedule=lr_schedule, warmup_epochs=warmup_epochs, precision=precision,
+                       channels_last=channels_last, resume=resume)
+    for epoch in tqdm(range(t.start, epochs), desc="train", disable=not progress, leave=False, initial=t.start,
                       total=epochs):
-        current_drop = drop_path_prob * epoch / epochs
-        if hasattr(net, "drop_path_prob"):
-            net.drop_path_prob = current_drop
-        sampler = getattr(train_loader, "sampler", None)
-        if hasattr(sampler, "set_epoch"):  # DistributedSampler: the epoch's order
-            sampler.set_epoch(epoch)
-        current_lr = optimizer.param_groups[0]["lr"]
-        model.train()
-        loss_sum = 0.0
-        correct = 0
-        seen = 0
-        batches = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
-        for inputs, targets in batches:
-            inputs = inputs.to(device, non_blocking=True).contiguous(memory_format=fmt)
-            targets = targets.to(device, non_blocking=True)
-            optimizer.zero_grad(set_to_none=True)
-            with autocast(device, precision):
-                logits, logits_aux = _split_output(model(inputs))
-                loss = criterion(logits, targets)
-                if logits_aux is not None and aux_weight > 0:
-                    loss = loss + aux_weight * criterion(logits_aux, targets)
-            if world > 1:  # DDP averages gradients over processes: weight each share by its size
-                n_global = distributed.all_sum([float(targets.shape[0])])[0]
-                (loss * (targets.shape[0] * world / n_global)).backward()
-            else:
-                loss.backward()
-            if grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
-            n = int(targets.shape[0])
-            loss_sum += float(loss.item()) * n
-            correct += int((logits.detach().argmax(dim=1) == targets).sum().item())
-            seen += n
-            if progress:
-                batches.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100.0 * correct / seen:.1f}")
-        scheduler.step()
-        if world > 1:
-            loss_sum, correct, seen = distributed.all_sum([loss_sum, float(correct), float(seen)])
-        train_loss = loss_sum / seen if seen else math.nan
-        train_acc = 100.0 * correct / seen if seen else math.nan
-        if on_epoch is not None:
-            on_epoch(epoch, {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
-                             "lr": current_lr, "drop_path_prob": current_drop})
+        train_epoch(t, train_loader, epoch, epochs, drop_path_prob=drop_path_prob, progress=progress,
+                    on_epoch=on_epoch)
         if checkpoint is not None:
-            checkpoint({"next_epoch": epoch + 1, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "train_loss": train_loss, "train_acc": train_acc})
-
-    test_acc = evaluate_accuracy(net, test_loader, device, precision, channels_last)
-    return {
-        "test_error": 100.0 - test_acc,
-        "test_acc": test_acc,
-        "train_loss": train_loss,
-        "train_acc": train_acc,
-        "epochs": epochs,
-    }
+            checkpoint(t.state(epoch + 1))
+    test_acc = evaluate_accuracy(t.net, test_loader, device, precision, channels_last)
+    return {"test_error": 100.0 - test_acc, "test_acc": test_acc, "train_loss": t.train_loss,
+            "train_acc": t.train_acc, "epochs": epochs}
 
 
-__all__ = ["CheckpointCallback", "EpochCallback", "autocast", "evaluate_accuracy", "memory_format",
-           "numerics", "train_and_test"]
+__all__ = ["CheckpointCallback", "EpochCallback", "Training", "autocast", "evaluate_accuracy", "memory_format",
+           "numerics", "setup_training", "train_and_test", "train_epoch", "train_step"]

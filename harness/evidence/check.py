@@ -383,7 +383,6 @@ def paper_results(folder: Path) -> list[dict[str, Any]]:
     """Every ``result.json`` below ``folder`` (none if it does not exist)."""
     if not folder.is_dir():
         return []
-
     reads = [read_result(p) for p in find_results(folder)]  # unreadable ones: listed as FAIL with the reason
     return [r.data if r.ok else {"run_id": str(r.path), "status": "unreadable", "reason": f"unreadable: {r.reason}"}
             for r in reads]
@@ -466,7 +465,6 @@ def load_baseline(path: Path) -> dict[str, Any]:
     Read through :func:`harness.runs.read.read_json_file`: a FIFO, device or directory is refused
     unopened (``--baseline /dev/zero`` exhausted memory, a FIFO hung), and so is a file of absurd size.
     """
-
     if not os.path.lexists(path):
         return {"runs": {}, "exact": {}}
     try:

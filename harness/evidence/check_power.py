@@ -178,7 +178,6 @@ def _run(cfg: Any, out: str) -> dict[str, Any]:
 
 def _exact() -> list[str]:
     """The exact checks that fail in this worker, under its regression (against the committed values)."""
-
     torch.set_num_threads(1)
     rows = exact_rows(exact.compute(), load_baseline(CHECK_BASELINE).get("exact", {}))
     return [r.subject for r in rows if r.verdict == "FAIL"]
@@ -192,7 +191,6 @@ def _pool(name: str | None, jobs: int) -> ProcessPoolExecutor:
 
 def collect(out: Path, jobs: int, names: list[str]) -> dict[str, Any]:
     """Every pool's per-seed summaries and the exact part's failures, per regression (``clean`` first)."""
-
     data: dict[str, Any] = {}
     for name in [None, *names]:
         key = name or "clean"
@@ -217,7 +215,6 @@ def _keyed(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def decide(baseline: list[dict[str, Any]], rerun: list[dict[str, Any]]) -> dict[str, bool]:
     """Which part of the check fails on ``rerun`` against ``baseline``: ``dist``, ``invariants``."""
-
     # the rerun takes the baseline's seed numbers, as a rerun of the suite does on another machine
     relabel = [{**r, "seed": i} for i, r in enumerate(rerun)]
     dist = compare_distributions(_keyed(relabel), _keyed(baseline))
@@ -260,7 +257,6 @@ def _rate(k: int, n: int) -> str:
 
 def _direction(clean: list[dict[str, Any]], injected: list[dict[str, Any]]) -> str:
     """How the injected pool's means moved against the clean pool's, per metric, marked harmful or not."""
-
     parts, any_harmful = [], False
     for method in sorted({r["method"] for r in injected}):
         for metric, spec in METRICS.items():
@@ -283,7 +279,6 @@ def _run_minutes(data: dict[str, Any]) -> float:
 
 def report(data: dict[str, Any], n: int, command: str, seconds: float) -> str:
     """docs/check-power.md: the rates of every part, per regression and on clean code."""
-
     size = len(DIST_SEEDS)
     clean = data["clean"]["runs"]
     lines = [
@@ -356,7 +351,6 @@ def main(argv: list[str] | None = None) -> None:
     data = collect(args.out, args.jobs, names)
     command = "python -m harness.evidence.check_power " + " ".join(sys.argv[1:] if argv is None else argv)
     text = report(data, args.trials, command, time.time() - started)
-
     write_json(args.report.with_suffix(".json"), data)  # the per-seed summaries the report was made from
     atomic_write_text(args.report, text)
     print(text)

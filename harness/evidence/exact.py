@@ -85,7 +85,6 @@ def _fixed(shape: tuple[int, ...], salt: float) -> torch.Tensor:
 
 def counts() -> dict[str, list[int]]:
     """Params and MACs of known genotypes' CIFAR evaluation networks (20 cells, 36 channels, 32 x 32)."""
-
     out = {}
     for name in COUNT_GENOTYPES:
         net = build_eval_network(KNOWN[name], network="cifar", c=36, layers=20, num_classes=10, auxiliary=False)

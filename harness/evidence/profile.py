@@ -51,6 +51,7 @@ from harness.evidence import stats
 from harness.runs.storage import write_json
 from harness.spec import benchmarks
 from harness.spec.runspec import MAX_SEED, MEMORY_LIMIT_BYTES, RunSpec, SearchSpec, search_memory_estimate
+from harness.utils.device import device_name, synchronize
 from harness.utils.paths import slug
 from methods.base import build_method, method_class, method_hparams, option_slug
 from spaces.registry import build_supernet
@@ -152,7 +153,6 @@ def saved_bytes_distribution(method: Any, batch: tuple[torch.Tensor, torch.Tenso
         v = values[0]
         return {"n": 1, "seed": seed, "sampled": False, "values": values, "mean": float(v), "std": 0.0,
                 "min": v, "max": v, "mean_ci95": [float(v), float(v)], "range95": [float(v), float(v)]}
-
     mean, lo, hi = stats.t_interval(values)
     ordered = sorted(values)
     return {"n": n, "seed": seed, "sampled": True, "values": values, "mean": mean, "std": statistics.pstdev(values),
@@ -188,7 +188,6 @@ def check_config(cfg: ProfileConfig) -> None:
     method's own rule on the channels (PC-DARTS: ``M`` divides them) and the activation bound of runs
     (:func:`harness.spec.runspec.search_memory_estimate` over 1 TiB): a profile refuses what a run refuses.
     """
-
     for key, (low, high) in LIMITS.items():
         value = getattr(cfg, key)
         if value is None:
@@ -247,11 +246,6 @@ def _batches(cfg: ProfileConfig, num_classes: int, device: torch.device):
     return out[0], out[1]
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def profile_step(cfg: ProfileConfig, device: str | torch.device | None = None) -> dict[str, Any]:
     """Profile one search step of ``cfg``; returns one JSON-ready dict (see the module docstring)."""
     check_config(cfg)
@@ -280,28 +274,28 @@ def profile_step(cfg: ProfileConfig, device: str | torch.device | None = None) -
         torch.cuda.reset_peak_memory_stats(dev)
         cuda_before = torch.cuda.memory_allocated(dev)
     counter = SavedTensorCounter({p.untyped_storage().data_ptr() for p in [*weights, *arch]})
-    _sync(dev)
+    synchronize(dev)
     t0 = time.perf_counter()
     with counter.hooks():
         method.step(train_batch, val_batch)  # counted
-    _sync(dev)
+    synchronize(dev)
     counted_seconds = time.perf_counter() - t0
     per_pass = counter.per_graph
     # a step this long is its own figure (the hooks cost microseconds per saved tensor): not repeated
     counted_timed = cfg.steps is None and counted_seconds >= AUTO_SECONDS
     seconds: list[float] = [counted_seconds] if counted_timed else []
     while len(seconds) < (cfg.steps or AUTO_STEPS) and not counted_timed:
-        _sync(dev)
+        synchronize(dev)
         t0 = time.perf_counter()
         method.step(train_batch, val_batch)
-        _sync(dev)
+        synchronize(dev)
         seconds.append(time.perf_counter() - t0)
         if cfg.steps is None and sum(seconds) >= AUTO_SECONDS:
             break
 
     out: dict[str, Any] = {
         "method": cfg.method, "options": options, "bench": bench.id, "space": bench.space,
-        "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""),
+        "device": device_name(dev),
         "shape": {"batch_size": cfg.batch_size, "channels": cfg.channels, "layers": cfg.layers,
                   "image_size": cfg.image_size, "num_classes": num_classes},
         "data": cfg.data, "seed": cfg.seed,
@@ -329,7 +323,6 @@ def profile_step(cfg: ProfileConfig, device: str | torch.device | None = None) -
 def profile_filename(result: dict[str, Any]) -> str:
     """``profile_<method><slug>.json``: the run-id slug of the options that differ from the method's
     defaults (``_k3_td0``), so profiles of variants do not overwrite each other."""
-
     return slug(f"profile_{result['method']}{option_slug(result['method'], result.get('options') or {})}") + ".json"
 
 

@@ -196,7 +196,6 @@ def schema_problem(data: Any) -> str | None:
             return f"complete but test_error is {ev['test_error']}"
         genotype = data["genotype"]
         if "normal" in genotype:  # the DARTS cell format (other spaces record their own)
-
             try:
                 from_dict(genotype)
             except ValueError as exc:

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from harness.spec.runspec import config_hash
+from harness.utils.device import device_name
 
 
 
@@ -82,15 +83,12 @@ def math_libraries() -> dict[str, Any]:
 def environment(device: torch.device, config: dict[str, Any]) -> dict[str, Any]:
     """Versions, device, host, git commit (and whether the checkout differed from it) and config hash,
     recorded in every result."""
-    dev = str(device)
-    if device.type == "cuda":
-        dev += f" ({torch.cuda.get_device_name(device)})"
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": {p: _version(p) for p in ("torch", "torchvision", "numpy", "pandas", "nasbench-pytorch",
                                                "submitit", "rome-harness")},
-        "device": dev,
+        "device": device_name(device),
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "threads": torch.get_num_threads(),

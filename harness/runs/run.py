@@ -209,7 +209,6 @@ class Run:
         """The search of :mod:`harness.engine.search`, resumed from and checkpointed to ``search.pt``."""
         cfg = self.cfg
         if cfg.search is None:  # nothing to search: the genotype is given (harness eval)
-
             return from_dict(cfg.options["cells"]), []
         ckpt = self.dir / CHECKPOINT
 

@@ -209,7 +209,6 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     rank 0 writes (its state holds every process's RNG states, :func:`harness.utils.rng.rng_state`). A dict
     state gets its :func:`payload_digest` under :data:`DIGEST`, checked by :func:`load_checkpoint`.
     """
-
     if not distributed.is_main():
         return
     path = Path(path)

@@ -457,7 +457,6 @@ def _compose(bench_id: str, budget: str, method: str, preset: str, cls: Any, sec
 
 def _tables(bench_id: str, budget: str, method: str, preset: str, cls: Any) -> list[Mapping[str, Any]]:
     """The override tables of layers 2-4 (benchmark, budget, method defaults, preset rules), in order."""
-
     return [benchmarks.get(bench_id).paper, benchmarks.BUDGETS[budget],
             {} if cls is None else {f"search.{k}": v for k, v in cls.search_defaults.items()},
             *(rule.sets for rule in benchmarks.PRESETS[preset] if rule.matches(method, bench_id, budget))]
@@ -498,7 +497,6 @@ def _scale(s: dict[str, Any], given: set[str], budget_epochs: int | None,
     (giving it together with ``search.scale`` or ``search.a_lr_ref`` is an error: which one is meant
     cannot be known). Invalid inputs are left to :func:`validate`, which names them.
     """
-
     for key in ("search.arch_steps", "search.arch_steps_ref"):
         if key in given:
             raise SpecError(f"{key}: derived by search.scale, not set; set search.scale, search.a_lr_ref "
@@ -579,7 +577,6 @@ def validate(spec: RunSpec) -> None:
                 raise SpecError(f"{key}={value!r}: must be <= {high:g} (no real experiment goes beyond; "
                                 "`harness list --fields` lists the limits)")
     s, e = spec.search, spec.eval
-
     if spec.data.path == "device" and benchmarks.get(spec.bench).dataset == "imagenet":
         raise SpecError("data.path='device': covers c10, c100, svhn and digits; ImageNet takes data.path=torchvision")
     _check_crop(spec)
@@ -632,7 +629,6 @@ def _check_scale(s: SearchSpec) -> None:
 def _check_crop(spec: RunSpec) -> None:
     """ImageNet crops with ``RandomResizedCrop``, so a padded crop would be recorded but not done; and a
     padding beyond the image size crops mostly padding, a typo rather than a protocol."""
-
     pad, size = spec.data.crop_pad, _image_size(spec.bench)
     if pad and benchmarks.get(spec.bench).dataset == "imagenet":
         raise SpecError(f"data.crop_pad={pad}: ImageNet crops with RandomResizedCrop, not a padded crop; valid: 0")
@@ -643,7 +639,6 @@ def _check_crop(spec: RunSpec) -> None:
 def _check_layout(spec: RunSpec) -> None:
     """``search.head`` and ``search.pool_bn`` shape the DARTS-space supernet only; elsewhere (NAS-Bench-1Shot1)
     they would be recorded but not done, which a result must never claim."""
-
     s = spec.search
     assert s is not None
     space = benchmarks.get(spec.bench).space
