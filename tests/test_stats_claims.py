@@ -114,7 +114,8 @@ def test_healthy_versus_collapsed_cell() -> None:
             for g, errs in ((healthy, [9.0, 10.0, 11.0]), (collapsed, [16.0, 17.0, 18.0]))
             for s, e in enumerate(errs)]
     out = _by_name(claims.evaluate(pd.DataFrame(rows), "cpu", ["healthy-cell-beats-collapsed"]))
-    assert out["healthy-cell-beats-collapsed"].holds and out["healthy-cell-beats-collapsed"].effect == -7.0  # healthy minus collapsed
+    # effect: healthy minus collapsed test error
+    assert out["healthy-cell-beats-collapsed"].holds and out["healthy-cell-beats-collapsed"].effect == -7.0
 
 
 def test_report_claims_writes_markdown_and_csv(tmp_path: Path) -> None:

@@ -218,6 +218,14 @@ def _why(verdict: str, n: int, unreachable: bool = False) -> str:
             INCONCLUSIVE: "the 90 % interval of Δ crosses ±margin: more seeds or less noise needed"}[verdict]
 
 
+def _too_few(n: int, mean: float, low: float, high: float, published_mean: float, published_std: float,
+             published_n: int, diff: float, margin: float) -> Verdict:
+    """``inconclusive``: fewer than :data:`MIN_SEEDS` seeds, no test made."""
+    nan = math.nan
+    return Verdict(n, mean, low, high, published_mean, published_std, published_n, diff, nan, nan, margin, nan,
+                   nan, nan, nan, nan, INCONCLUSIVE, _why(INCONCLUSIVE, n))
+
+
 def judge(values: Sequence[float], published_mean: float, published_std: float | None = None,
           published_n: int = 1, *, higher_is_better: bool = False, rounding: float = ROUNDING["error"],
           alpha: float = ALPHA) -> Verdict:
@@ -233,10 +241,8 @@ def judge(values: Sequence[float], published_mean: float, published_std: float |
     pn = max(int(published_n), 1)
     margin = max(std, rounding)
     diff = mean - float(published_mean) if clean else math.nan
-    nan = math.nan
     if len(clean) < MIN_SEEDS:
-        return Verdict(len(clean), mean, low, high, float(published_mean), std, pn, diff, nan, nan, margin, nan,
-                       nan, nan, nan, nan, INCONCLUSIVE, _why(INCONCLUSIVE, len(clean)))
+        return _too_few(len(clean), mean, low, high, float(published_mean), std, pn, diff, margin)
     _, sd = _mean_sd(clean)
     parts = [_part(sd, len(clean))] + ([_part(std, pn)] if pn >= 2 else [])
     verdict, se, df, dlo, dhi, p_eq, p_b, p_w = decide(diff, parts, margin, lower_is_better=not higher_is_better,
@@ -263,11 +269,9 @@ def judge_difference(values_a: Sequence[float], values_b: Sequence[float],
     pub_std = math.sqrt(sa * sa + sb * sb)
     margin = max(pub_std, rounding)
     n = min(len(a), len(b))
-    nan = math.nan
     if n < MIN_SEEDS:
-        mean = _mean_sd(a)[0] - _mean_sd(b)[0] if a and b else nan
-        return Verdict(n, mean, nan, nan, pub_diff, pub_std, min(na, nb), mean - pub_diff, nan, nan, margin, nan,
-                       nan, nan, nan, nan, INCONCLUSIVE, _why(INCONCLUSIVE, n))
+        mean = _mean_sd(a)[0] - _mean_sd(b)[0] if a and b else math.nan
+        return _too_few(n, mean, math.nan, math.nan, pub_diff, pub_std, min(na, nb), mean - pub_diff, margin)
     (mean_a, sd_a), (mean_b, sd_b) = _mean_sd(a), _mean_sd(b)
     ours = mean_a - mean_b
     ours_parts = [_part(sd_a, len(a)), _part(sd_b, len(b))]
