@@ -10,7 +10,6 @@ mean probability mass on parameterless ops per decision at the first and last ep
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import Normalize
 
+from harness.runs.layout import RESULT
+from harness.runs.read import Unreadable, read_json_file
 from reports.common import DASH, Section, budget_note, complete, save_figure, slug, theme, write_csv, write_markdown
 from spaces.darts import EDGES, SPACES
 from spaces.genotype import PARAMETERLESS as DARTS_PARAMETERLESS
@@ -71,8 +72,8 @@ def uniform_edges(edges: np.ndarray, groups: list[list[int]]) -> np.ndarray:
 def load_weights(path: str | Path) -> list[dict[str, Any]]:
     """Per search epoch, its ``arch_weights`` (epochs recorded before they existed are left out)."""
     try:
-        result = json.loads((Path(path) / "result.json").read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        result = read_json_file(Path(path) / RESULT)  # the hardened reader: size, type and depth bounded
+    except Unreadable:
         return []
     history = ((result.get("search") or {}).get("history") or []) if isinstance(result, dict) else []
     return [{"epoch": e.get("epoch", i), **e["arch_weights"]} for i, e in enumerate(history)
