@@ -21,7 +21,8 @@ from PIL import Image
 import harness.engine.evaluate
 from harness.data import datasets as data
 from harness.data.device_data import Augment, AugmentParams, DeviceLoader, RawSplit, apply, draw, shard
-from harness.runs.run import EVAL_CHECKPOINT, Run
+from harness.runs.layout import EVAL_CHECKPOINT
+from harness.runs.run import Run
 from harness.spec.runspec import fixed_config
 from spaces.genotype import resolve
 from tests import fake_data

@@ -19,7 +19,8 @@ import torch.distributed as dist
 import harness.engine.evaluate
 from harness.data.device_data import Augment, DeviceLoader, RawSplit
 from harness.engine.evaluate import train_and_test
-from harness.runs.run import EVAL_CHECKPOINT, Run
+from harness.runs.layout import EVAL_CHECKPOINT
+from harness.runs.run import Run
 from harness.spec.runspec import fixed_config
 from harness.utils import distributed
 from spaces.genotype import resolve

@@ -17,10 +17,12 @@ import pytest
 import torch
 
 import harness.runs.storage
-from harness.cli.main import _writable, main
+from harness.cli.common import writable
+from harness.cli.main import main
 from harness.engine import health
+from harness.runs.layout import CHECKPOINT, SEARCH_KEYS
 from harness.runs.read import read_result
-from harness.runs.run import CHECKPOINT, SEARCH_KEYS, Run
+from harness.runs.run import Run
 from harness.runs.storage import CheckpointError, load_checkpoint, save_checkpoint, write_json
 from harness.spec.runspec import fixed_config, make_config
 from harness.utils import paths
@@ -175,7 +177,7 @@ def _probe_many(folder: str, n: int, queue: Any) -> None:
     errors = 0
     for _ in range(n):
         try:
-            _writable(Path(folder))
+            writable(Path(folder))
         except Exception:  # noqa: BLE001 - counted
             errors += 1
     queue.put(errors)

@@ -30,20 +30,18 @@ import harness.engine.evaluate
 from harness.cli.main import main
 from harness.runs import executors
 from harness.runs.executors import RunJob, run_many
-from harness.runs.layout import validate_result
+from harness.runs.layout import CHECKPOINT, EVAL_CHECKPOINT, validate_result
 from harness.runs.results import config_hash
 from harness.runs.run import (
-    CHECKPOINT,
-    EVAL_CHECKPOINT,
     CheckpointError,
     Run,
     is_locked,
     load_checkpoint,
-    make_config,
     previous_checkpoint,
     run_lock,
     save_checkpoint,
 )
+from harness.spec.runspec import make_config
 from methods.base import SearchMethod
 
 # 3 search epochs of 2 steps (32 images per split, batch 16); 2 evaluation epochs of 4 batches

@@ -28,8 +28,8 @@ import submitit
 import torch
 from submitit.core.utils import DelayedSubmission
 
-from harness.runs.storage import write_json
 from harness.runs.run import Run, is_locked
+from harness.runs.storage import write_json
 from harness.spec.runspec import RunSpec
 
 #: executors offered on the command line; ``submitit-local`` runs the Slurm code path (job array,
@@ -56,7 +56,7 @@ class ClusterOptions:
     gpus: int = 0
     mem_gb: float | None = None
     folder: Path | None = None  # submitit's logs and pickles (default: <out>/.submitit)
-    gpus_per_run: int = 1  # > 1: one run is N tasks (one GPU each) joined by torch.distributed (harness.utils.distributed)
+    gpus_per_run: int = 1  # > 1: one run is N tasks (one GPU each) joined by torch.distributed DDP
 
     def __post_init__(self) -> None:
         if self.time_min is not None:

@@ -174,7 +174,7 @@ class ReadResult:
 
 
 def schema_problem(data: Any) -> str | None:
-    """The first way ``data`` breaks :data:`harness.runs.layout.RESULT_SCHEMA` (or the genotype rules), else ``None``."""
+    """The first way ``data`` breaks :data:`~harness.runs.layout.RESULT_SCHEMA` (or the genotype rules), else None."""
     if not isinstance(data, dict):
         return f"a JSON {type(data).__name__}, not an object"
     try:

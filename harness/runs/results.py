@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 import re
 import subprocess
@@ -15,8 +13,6 @@ import torch
 
 from harness.spec.runspec import config_hash
 from harness.utils.device import device_name
-
-
 
 
 def _git(*args: str) -> str | None:

@@ -35,23 +35,13 @@ from typing import Any
 
 import torch
 
-from harness.spec import benchmarks
-
 from harness.data import datasets as data
-
-from harness.utils import distributed
-
 from harness.engine import health
-
-from harness.utils import paths
 from harness.engine.evaluate import memory_format, numerics, train_and_test
-from harness.runs.layout import CHECKPOINT, CONFIG, EVAL_CHECKPOINT, EVAL_KEYS, LOCK, LOG, RESULT, SEARCH_KEYS
-from harness.runs.results import environment
-from harness.runs.storage import write_json
-from harness.utils.rng import rng_state, seed_everything, set_rng_state
-from harness.runs.read import read_result
 from harness.engine.search import search_loop
-from harness.spec.runspec import FIXED, RunSpec, resolve
+from harness.runs.layout import CHECKPOINT, CONFIG, EVAL_CHECKPOINT, EVAL_KEYS, LOCK, LOG, RESULT, SEARCH_KEYS
+from harness.runs.read import read_result
+from harness.runs.results import environment
 from harness.runs.storage import (  # noqa: F401  (re-exported: the old import path)
     CheckpointError,
     QuietFileHandler,
@@ -65,13 +55,18 @@ from harness.runs.storage import (  # noqa: F401  (re-exported: the old import p
     run_lock,
     save_checkpoint,
     storage_fault,
+    write_json,
 )
 from harness.runs.storage import one_line as _reason
 from harness.runs.tblog import TBLogger
+from harness.spec import benchmarks
+from harness.spec.runspec import RunSpec
+from harness.utils import distributed, paths
+from harness.utils.rng import rng_state, seed_everything, set_rng_state
 from methods.base import SearchMethod
 from spaces.evalnet import count_macs, count_params
-from spaces.registry import build_eval_network
 from spaces.genotype import from_dict
+from spaces.registry import build_eval_network
 
 log = logging.getLogger("harness")
 

@@ -32,7 +32,8 @@ import torch
 
 import harness.runs.storage
 from harness.cli.main import main
-from harness.runs.run import CHECKPOINT, EVAL_CHECKPOINT, EVAL_KEYS, SEARCH_KEYS, Run
+from harness.runs.layout import CHECKPOINT, EVAL_CHECKPOINT, EVAL_KEYS, SEARCH_KEYS
+from harness.runs.run import Run
 from harness.runs.storage import DIGEST, CheckpointError, load_checkpoint, previous_checkpoint, save_checkpoint
 from harness.spec.runspec import make_config
 from methods.base import SearchMethod

@@ -1,0 +1,4 @@
+"""A run and its folder: the folder's layout and JSON schema (``layout``), atomic writes and the one
+hardened JSON reader (``storage``), results with provenance (``results``), reading and status of run
+folders (``read``, ``status``), the run itself with checkpoints and resume (``run``), local and Slurm
+executors (``executors``) and TensorBoard logging (``tblog``)."""
