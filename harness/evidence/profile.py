@@ -50,6 +50,7 @@ from harness.data import datasets as data
 from harness.evidence import stats
 from harness.runs.storage import write_json
 from harness.spec import benchmarks
+from harness.spec.runspec import LIMITS as SPEC_LIMITS
 from harness.spec.runspec import MAX_SEED, MEMORY_LIMIT_BYTES, RunSpec, SearchSpec, search_memory_estimate
 from harness.utils.device import device_name, synchronize
 from harness.utils.paths import slug
@@ -167,7 +168,11 @@ def saved_bytes_distribution(method: Any, batch: tuple[torch.Tensor, torch.Tenso
 #: ImageNet-21k: 21,841 classes), so they refuse typos only; they keep every size within int64 and keep
 #: building the supernet (one module per cell, edge and op) and the timed loop short. Shapes that are each
 #: in range but together huge meet the run spec's activation bound (:func:`check_config`).
-LIMITS: dict[str, tuple[int, int]] = {"batch_size": (1, 4096), "channels": (1, 512), "layers": (1, 64),
+#: bounds of a profile's shape: the supernet's batch, channels and cells as a run's (``runspec.LIMITS``), so a
+#: profile refuses what a run refuses; the image, classes and timed steps of its own
+LIMITS: dict[str, tuple[int, int]] = {"batch_size": (1, int(SPEC_LIMITS["search.batch"])),
+                                      "channels": (1, int(SPEC_LIMITS["search.channels"])),
+                                      "layers": (1, int(SPEC_LIMITS["search.layers"])),
                                       "image_size": (8, 512), "num_classes": (2, 100_000), "steps": (1, 1000)}
 #: most sampled subnets of the saved-bytes distribution (0 skips it; 1 is not a distribution)
 MAX_SUBNETS = 1000

@@ -31,13 +31,13 @@ class SlippedThrough(AssertionError):
 # (arguments after `harness profile --method M`, a fragment the one-line message must contain)
 ATTACKS: list[tuple[str, str]] = [
     # tracebacks (exit 1) before
-    ("--batch-size 1000000000", "--batch-size must be <= 4096, got 1000000000"),
-    ("--batch-size 9223372036854775808", "--batch-size must be <= 4096, got 9223372036854775808"),
-    ("--channels 1000000", "--channels must be <= 512, got 1000000"),
+    ("--batch-size 1000000000", "--batch-size must be <= 65536, got 1000000000"),
+    ("--batch-size 9223372036854775808", "--batch-size must be <= 65536, got 9223372036854775808"),
+    ("--channels 1000000", "--channels must be <= 1024, got 1000000"),
     ("--image-size 1000000", "--image-size must be <= 512, got 1000000"),
     ("--num-classes 1000000000000", "--num-classes must be <= 100000, got 1000000000000"),
     # hangs before
-    ("--layers 100000", "--layers must be <= 64, got 100000"),
+    ("--layers 100000", "--layers must be <= 100, got 100000"),
     ("--steps 1000000000000", "--steps must be <= 1000, got 1000000000000"),
     # the same family: in range each, huge together; a distribution of one draw; seeds numpy refuses
     ("--batch-size 4096 --image-size 512", "TiB of activations"),
@@ -85,5 +85,5 @@ def test_the_limits_let_the_papers_shapes_through(no_work: Path) -> None:
 
 def test_profile_step_checks_too() -> None:
     """The library entry point refuses what the command refuses (no CLI in between)."""
-    with pytest.raises(ValueError, match="--layers must be <= 64"):
+    with pytest.raises(ValueError, match="--layers must be <= 100"):
         harness.evidence.profile.profile_step(ProfileConfig(method="darts", layers=100000), "cpu")
