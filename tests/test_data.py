@@ -243,7 +243,7 @@ def test_imagenet_takes_flip_and_cutout_from_the_spec_and_refuses_a_padded_crop(
     assert _steps(b.search_train) == ["RandomResizedCrop", "RandomHorizontalFlip", "ToTensor", "Normalize"]
     assert _steps(b.eval_train) == ["RandomResizedCrop", "RandomHorizontalFlip", "ColorJitter", "ToTensor",
                                     "Normalize", "Cutout"]
-    with pytest.raises(ValueError, match="crop_pad=4: ImageNet takes RandomResizedCrop"):
+    with pytest.raises(ValueError, match="crop_pad=4: ImageNet crops with RandomResizedCrop"):
         hd.load("imagenet", tmp_path, augment=hd.Augmentation(crop_pad=4))
 
 

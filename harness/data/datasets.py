@@ -246,6 +246,18 @@ def _present(name: str, root: Path) -> bool:
     return all((folder / f).is_file() for f in _REQUIRED_FILES[name])
 
 
+def crop_pad_problem(dataset: str, pad: int) -> str | None:
+    """Why ``pad`` cannot be the padding of ``dataset``'s random crop, else ``None``: ImageNet crops with
+    ``RandomResizedCrop`` (so a padded crop would be recorded but not done), and a padding beyond the image
+    size crops mostly padding, a typo rather than a protocol."""
+    if pad and dataset == "imagenet":
+        return f"crop_pad={pad}: ImageNet crops with RandomResizedCrop, not a padded crop; valid: 0"
+    size = DATASETS[dataset].image_size
+    if pad > size:
+        return f"crop_pad={pad}: must be <= the image size ({size})"
+    return None
+
+
 def check_available(name: str, root: str | Path | None) -> None:
     """Raise :class:`DatasetMissing` if ``name`` is not on disk (``digits`` always is).
 
@@ -286,8 +298,9 @@ def load(
     root = Path(root)
     if name in ("c10", "c100", "svhn"):
         return _load_small(name, root, download, augment, search_image_size)
-    if augment.crop_pad:
-        raise ValueError(f"crop_pad={augment.crop_pad}: ImageNet takes RandomResizedCrop, not a padded crop; valid: 0")
+    problem = crop_pad_problem("imagenet", augment.crop_pad)
+    if problem:
+        raise ValueError(problem)
     return _load_imagenet(root, search_image_size, imagenet_search_fraction, seed, augment)
 
 

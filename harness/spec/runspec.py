@@ -627,13 +627,10 @@ def _check_scale(s: SearchSpec) -> None:
 
 
 def _check_crop(spec: RunSpec) -> None:
-    """ImageNet crops with ``RandomResizedCrop``, so a padded crop would be recorded but not done; and a
-    padding beyond the image size crops mostly padding, a typo rather than a protocol."""
-    pad, size = spec.data.crop_pad, _image_size(spec.bench)
-    if pad and benchmarks.get(spec.bench).dataset == "imagenet":
-        raise SpecError(f"data.crop_pad={pad}: ImageNet crops with RandomResizedCrop, not a padded crop; valid: 0")
-    if pad > size:
-        raise SpecError(f"data.crop_pad={pad}: must be <= the image size ({size})")
+    """The data layer's rule on the padded crop (:func:`harness.data.datasets.crop_pad_problem`)."""
+    problem = data.crop_pad_problem(benchmarks.get(spec.bench).dataset, spec.data.crop_pad)
+    if problem:
+        raise SpecError(f"data.{problem}")
 
 
 def _check_layout(spec: RunSpec) -> None:
