@@ -87,7 +87,7 @@ def test_sweep_then_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             results.append(r)
         return results
 
-    monkeypatch.setattr("harness.runs.executors.run_many", fake_run_many)
+    monkeypatch.setattr("harness.cli.reproduce.run_many", fake_run_many)
     out = tmp_path / "sweep"
     args = ["reproduce", "--budget", "check", "--out", str(out), "--only", "rome-below-gdas-s2,rome-error-better-s2",
             "--seeds", "0,1,2"]
