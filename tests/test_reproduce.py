@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from harness.cli.main import main
+from harness.cli.reproduce import SECONDS, estimate_s, plan
 from harness.evidence import claims
 from tests.report_runs import result_for, write_run
 
@@ -55,6 +56,21 @@ def test_dry_run_estimates_only_what_is_not_complete(capsys: pytest.CaptureFixtu
     after = json.loads(capsys.readouterr().out)
     assert (before["complete"], after["complete"]) == (0, 1)
     assert after["estimated_s"] < before["estimated_s"] and "for the 3 runs not complete" in after["estimate"]
+
+
+def test_estimate_takes_measured_times_first() -> None:
+    """A run's estimate is the median of the complete runs of its spec, else of its method and benchmark,
+    else the table; never the table where a measurement exists."""
+    specs, _, _ = plan("cpu", ["rome-below-gdas-s2"], (0, 1, 2))
+    rome = [s for s in specs if s.method == "rome-v2"]
+    gdas = [s for s in specs if s.method == "gdas"]
+    done = {s.run_id: {"method": s.method, "bench": s.bench, "options": s.options, "timings": {"total_s": t}}
+            for s, t in zip(rome[:2], (1000.0, 1200.0), strict=True)}
+    assert estimate_s(rome[2:], [], "cpu", 1, done) == 1100.0  # the same spec: median of 1000 and 1200
+    assert estimate_s(gdas, [], "cpu", 1, done) == 3 * SECONDS["gdas"]  # nothing measured for GDAS
+    other = {"x": {"method": "rome-v2", "bench": "s2-digits", "options": {"k": 9}, "timings": {"total_s": 50.0}}}
+    assert estimate_s(rome[2:], [], "cpu", 2, other) == 25.0  # same method and benchmark, 2 workers
+    assert estimate_s(rome[2:], [], "cpu", 1, {}) == SECONDS["rome-v2"]
 
 
 @pytest.mark.parametrize(("args", "message"), [

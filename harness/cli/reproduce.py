@@ -10,8 +10,11 @@ HTML) and the existing reports and figures of those runs.
 from __future__ import annotations
 
 import json
+import math
+import statistics
 import sys
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,15 +57,43 @@ def plan(budget: str, names: list[str] | None, seeds: tuple[int, ...] | None = N
     return list(specs.values()), list(profiles), readers
 
 
-def estimate_s(specs: list[Any], profiles: list[Any], budget: str, workers: int) -> float:
-    per = sum(SECONDS.get(s.method, 300.0) for s in specs) + SECONDS["profile"] * len(profiles)
-    return per * BUDGET_SCALE.get(budget, 1.0) / max(workers, 1)
+def _keys(method: str, bench: str, options: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The same spec but the seed, then the same method and benchmark (what a run's time depends on most)."""
+    return (method, bench, json.dumps(options, sort_keys=True, default=str)), (method, bench)
 
 
-def _complete(runs_dir: Path, specs: list[Any]) -> set[str]:
-    """The run ids of ``specs`` whose ``result.json`` under ``runs_dir`` is a complete run."""
-    return {s.run_id for s in specs if (runs_dir / s.run_id / RESULT).is_file()
-            and (r := read_result(runs_dir / s.run_id / RESULT)).ok and r.data.get("status") == "complete"}
+def estimate_s(specs: list[Any], profiles: list[Any], budget: str, workers: int,
+               done: Mapping[str, dict[str, Any]] | None = None) -> float:
+    """Seconds for ``specs`` and ``profiles`` with ``workers`` at a time. A run takes the median wall time
+    (``timings.total_s``) of the complete runs in ``done`` of its spec but the seed, else of its method and
+    benchmark, else :data:`SECONDS` scaled to the budget (an S0 search of ROME-v2 takes about three times
+    one in S1-S4, and K = 7 more than K = 3, so measured times are the better guess once there are some)."""
+    measured: dict[tuple[str, ...], list[float]] = {}
+    for r in (done or {}).values():
+        total = (r.get("timings") or {}).get("total_s")
+        if isinstance(total, int | float) and math.isfinite(total):
+            for key in _keys(r.get("method"), r.get("bench"), r.get("options")):
+                measured.setdefault(key, []).append(float(total))
+
+    def one(spec: Any) -> float:
+        for key in _keys(spec.method, spec.bench, spec.options):
+            if key in measured:
+                return statistics.median(measured[key])
+        return SECONDS.get(spec.method, 300.0) * BUDGET_SCALE.get(budget, 1.0)
+
+    per = sum(one(s) for s in specs) + SECONDS["profile"] * BUDGET_SCALE.get(budget, 1.0) * len(profiles)
+    return per / max(workers, 1)
+
+
+def _complete(runs_dir: Path, specs: list[Any]) -> dict[str, dict[str, Any]]:
+    """The results of ``specs`` whose ``result.json`` under ``runs_dir`` is a complete run, by run id."""
+    out = {}
+    for s in specs:
+        if (runs_dir / s.run_id / RESULT).is_file():
+            r = read_result(runs_dir / s.run_id / RESULT)
+            if r.ok and r.data.get("status") == "complete":
+                out[s.run_id] = r.data
+    return out
 
 
 def _hours(seconds: float) -> str:
@@ -117,12 +148,13 @@ def reproduce_cmd(budget: str, out: str, only: str | None, seeds: str | None, dr
     if dry_run:
         done = _complete(Path(out) / "runs", specs)
         todo = [s for s in specs if s.run_id not in done]
+        seconds = estimate_s(todo, profiles, budget, workers, done)
         click.echo(json.dumps({
             "budget": budget, "runs": len(specs), "complete": len(done), "profiles": [n.label() for n in profiles],
-            "estimated_s": round(estimate_s(todo, profiles, budget, workers)),
-            "estimate": f"about {_hours(estimate_s(todo, profiles, budget, workers))} for the {len(todo)} runs not "
-                        f"complete in {out} with {workers} worker(s) (seconds per method at budget cpu: "
-                        "harness/cli/reproduce.py SECONDS)",
+            "estimated_s": round(seconds),
+            "estimate": f"about {_hours(seconds)} for the {len(todo)} runs not complete in {out} with {workers} "
+                        "worker(s) (per run: the median wall time of the complete runs of its spec, else of its "
+                        "method and benchmark, else harness/cli/reproduce.py SECONDS)",
             "run_list": [{"run_id": s.run_id, "method": s.method, "options": s.options, "bench": s.bench,
                           "seed": s.seed, "claims": readers[s.run_id]} for s in specs]}, indent=2))
         return
