@@ -22,9 +22,7 @@ found twice (a run folder copied within the runs folder) is counted once, with a
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +30,12 @@ import pandas as pd
 
 from harness.evidence.published import PUBLISHED, published  # noqa: F401  (re-exported for reports)
 from harness.runs.read import Unreadable, config_id, find_results, one_per_run_id, read_json_file, read_result
-from harness.spec.runspec import FIXED, resolve, resolve_fixed
+from harness.runs.settings import spec_changes
 from methods.base import option_label
 from spaces.genotype import from_dict
 
 #: method options flattened into columns (absent for a method: NaN)
 OPTION_COLUMNS = ("k", "td", "ga_theta", "ga_alpha", "partial")
-#: the spec sections compared field by field with the defaults (``search.a_lr``, ``eval.epochs``, ...)
-SPEC_SECTIONS = ("search", "eval", "data")
 
 RUN_COLUMNS = ["run_id", "method", *OPTION_COLUMNS, "bench", "space", "dataset", "budget", "seed", "status",
                "test_error", "params", "macs", "parameterless_normal", "skip_connect_normal", "search_epochs",
@@ -76,61 +72,6 @@ def variant_label(method: str, options: dict[str, Any]) -> str:
     """``rome-v2``, ``rome-v2 (K=2)``, ``rome-v2 (TD off, GA-alpha off)``, ``pcdarts (M=2)``: the method and
     every option that differs from the method's defaults, by the label each option declares."""
     return option_label(method, options)
-
-
-def _flat(config: dict[str, Any]) -> dict[str, Any]:
-    """``{"search.a_lr": 3e-4, ...}``: the dotted fields of a spec's sections, and its ``preset``."""
-    out = {f"{section}.{k}": v for section in SPEC_SECTIONS
-           if isinstance(config.get(section), dict) for k, v in config[section].items()}
-    out["preset"] = config.get("preset", "default")
-    return out
-
-
-@cache
-def default_spec(method: str, bench: str, budget: str, preset: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The dotted fields and options of the spec a run of ``method`` on ``bench`` at ``budget`` with ``preset``
-    gets without ``--set`` or options (:func:`harness.spec.runspec.resolve`), as ``result.json`` records them;
-    ``None`` when that no longer resolves (a method or benchmark unknown to this version). Cached: one
-    resolution per configuration family, however many runs."""
-    try:
-        if method == FIXED:
-            spec = resolve_fixed("-", {}, bench, budget, preset=preset)
-        else:
-            spec = resolve(method, bench, budget, preset=preset)
-    except (ValueError, KeyError, TypeError):  # SpecError is a ValueError
-        return None
-    recorded = json.loads(json.dumps(spec.to_dict()))  # tuples as lists, as in result.json
-    return _flat(recorded), recorded["options"]
-
-
-def _text(value: Any) -> str:
-    """A field's value as ``--set`` takes it (``true``, ``none``, ``0.5,0.999``); floats exactly (``repr``)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "none"
-    if isinstance(value, list):
-        return ",".join(_text(v) for v in value)
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-def spec_changes(r: dict[str, Any]) -> tuple[list[str], bool]:
-    """``["search.a_lr=0.03", "preset=released"]``: the fields of a run's spec (outside its options) that
-    differ from the defaults of its method, benchmark, budget and preset, sorted by name; and whether the
-    run has the defaults throughout (options included)."""
-    config = r.get("config") if isinstance(r.get("config"), dict) else {}
-    key = tuple(str(config.get(k, r.get(k))) for k in ("method", "bench", "budget"))
-    preset = str(config.get("preset", "default"))
-    found = default_spec(*key, preset)
-    flat = _flat(config)
-    changes = [] if preset == "default" else [f"preset={preset}"]
-    if found is None:
-        return changes, False
-    defaults, options = found
-    changes += [f"{k}={_text(v)}" for k, v in sorted(flat.items())
-                if k != "preset" and k in defaults and v != defaults[k]]
-    same_options = key[0] == "fixed" or (r.get("options") or {}) == options
-    return changes, not changes and same_options
 
 
 def run_label(method: str, options: dict[str, Any], changes: list[str]) -> str:

@@ -5,6 +5,7 @@ Holm over the family; the chance level of a parameterless count."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -12,16 +13,15 @@ import pytest
 
 from harness.evidence import claims
 
-SEEDS = [0, 1, 2, 3, 4]
 
-
-def runs(method: str, bench: str, col: str, values: list[float], **options: Any) -> list[dict[str, Any]]:
-    """One complete run per value (seeds 0..), ``col`` set to it; hand-made frames get one config per method
-    and options (harness.evidence.claims._prepared)."""
-    tag = "_".join(f"{k}{v}" for k, v in sorted(options.items()))
+def runs(method: str, bench: str, col: str, values: list[float], settings: tuple[str, ...] = (),
+         **options: Any) -> list[dict[str, Any]]:
+    """One complete run per value (seeds 0..), ``col`` set to it, ``settings`` its changed spec fields;
+    hand-made frames get one config per method and options (harness.evidence.claims._prepared)."""
+    tag = "_".join(f"{k}{v}" for k, v in sorted(options.items())) + "_".join(settings)
     return [{"run_id": f"{bench}_{method}_{tag}_{s}", "method": method, "bench": bench, "budget": "cpu", "seed": s,
              "status": "complete", "options": dict(options), "config_id": f"{method}{tag}", "label": method,
-             "settings": (), col: v} for s, v in zip(SEEDS, values, strict=False)]
+             "settings": settings, col: v} for s, v in enumerate(values)]
 
 
 def one(name: str, rows: list[dict[str, Any]], **kw: Any) -> claims.Outcome:
@@ -70,7 +70,9 @@ def test_nasbench_skip_count() -> None:
 
 
 def k_runs(col: str, per_k: dict[int, list[float]]) -> list[dict[str, Any]]:
-    return [r for k, v in per_k.items() for r in runs("rome-v2", "s0-digits", col, v, k=k)]
+    """Runs of Table 5's sweep, each K with the settings its 7/K epochs change (search.epochs, arch steps)."""
+    own = {n.opts["k"]: tuple(sorted(claims._own_settings(n, "cpu"))) for n in claims.CLAIMS["k-trend-num"].needs}
+    return [r for k, v in per_k.items() for r in runs("rome-v2", "s0-digits", col, v, own[k], k=k)]
 
 
 def test_table5_trend_over_k() -> None:
@@ -193,3 +195,58 @@ def test_declared_runs_resolve() -> None:
         claims.CLAIMS["k-trend-num"].needs[-1].configs("cpu", [0])[0].search.epochs
     fixed = claims.CLAIMS["healthy-cell-beats-collapsed"].needs[1].configs("cpu", [0])
     assert fixed[0].method == "fixed"
+
+
+def test_k_sweep_runs_are_the_trend_s_own_configurations(tmp_path: Path) -> None:
+    """Real result files: Table 5's runs change search.epochs (7/K) and the arch-step counts derived from it;
+    those settings are the K-trend needs' own, not a variant, and a plain K=3 run (the budget's epochs) is
+    never taken for the sweep's K=3."""
+    from reports.data import load_runs
+    from tests.report_runs import result_for, write_run
+
+    needs = claims.CLAIMS["k-trend-num"].needs
+    for need in needs:
+        for spec in need.configs("cpu", [0, 1, 2]):
+            r = result_for("rome-v2", "s0-digits", "cpu", spec.seed, options=spec.options,
+                           sets={"search.epochs": spec.search.epochs})
+            assert r["run_id"] == spec.run_id  # the same spec as `harness reproduce` makes
+            write_run(tmp_path, r)
+    plain = [result_for("rome-v2", "s0-digits", "cpu", s) for s in (0, 1, 2)]  # K=3 at the budget's epochs
+    assert plain[0]["config"]["search"]["epochs"] != needs[1].configs("cpu", [0])[0].search.epochs
+    for r in plain:
+        write_run(tmp_path, r)
+    out = one("k-trend-error", load_runs(tmp_path).to_dict("records"))
+    assert out.variant == claims.DEFAULTS and out.p is not None, out.detail
+    assert "search.epochs=47" in out.seeds and out.seeds.count(": 0,1,2") == 4
+    for r in plain:
+        (tmp_path / r["run_id"]).rename(tmp_path / f"{r['run_id']}.kept")
+    sweep_k3 = {s.run_id for s in needs[1].configs("cpu", [0, 1, 2])}
+    for rid in sweep_k3:
+        (tmp_path / rid / "result.json").unlink()
+    missing = one("k-trend-error", load_runs(tmp_path).to_dict("records"))
+    assert missing.holds is None and missing.detail.startswith("not evaluated: no complete runs of rome-v2 (K=3)")
+
+
+@pytest.mark.parametrize(("name", "kind"), [
+    ("rome-below-gdas-s2", "count"), ("nb1s1-skip-below-gdas", "count"), ("gdas-skip-rises", "sign"),
+    ("rome-skip-flat", "sign")])
+def test_declared_seeds_can_hold_after_holm(name: str, kind: str) -> None:
+    """An exact test's smallest p is set by its seeds (1 / C(2n, n), 1 / 2^n): with the declared seeds the
+    most extreme input must reach ALPHA over the whole family, else the claim could never hold after Holm.
+    With 5 seeds it cannot (the inputs on which this must fail)."""
+    family = sum(c.name != "eq1-sampled-paths" for c in claims.CLAIMS.values())  # every other row has a p
+
+    def best_p(n: int) -> float:
+        claim = claims.CLAIMS[name]
+        if kind == "count":
+            return one(name, runs("rome-v2", claim.needs[0].bench, claim.column, [1.0] * n)
+                       + runs("gdas", claim.needs[0].bench, claim.column, [7.0] * n)).p
+        good = [[2, 2, 2, 2]] * n if name == "rome-skip-flat" else [[1, 2, 3, 4]] * n
+        method = claim.needs[0].method
+        rows = runs(method, "s0-digits", "test_error", [10.0] * n)
+        h = pd.DataFrame([{"run_id": r["run_id"], "epoch": e, "skip_connect_normal": v}
+                          for r, seq in zip(rows, good, strict=True) for e, v in enumerate(seq)])
+        return one(name, rows, history=h).p
+
+    assert best_p(len(claims.CLAIMS[name].seeds)) * family < claims.ALPHA
+    assert best_p(5) * family > claims.ALPHA

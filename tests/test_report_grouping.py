@@ -17,7 +17,8 @@ import pytest
 
 from harness.cli.main import main
 from harness.runs.read import config_id
-from reports.data import default_spec, load_runs, run_label, spec_changes
+from harness.runs.settings import default_spec, spec_changes
+from reports.data import load_runs, run_label
 from tests.report_runs import result_for, write_run
 
 A_LR = {"search.a_lr": "0.03"}

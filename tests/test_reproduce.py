@@ -27,7 +27,7 @@ def test_dry_run_lists_every_declared_run_once(capsys: pytest.CaptureFixture[str
     plan = dry(capsys, "--budget", "cpu")
     ids = [r["run_id"] for r in plan["run_list"]]
     assert len(ids) == len(set(ids)) == plan["runs"]
-    expected = {s.run_id for c in claims.CLAIMS.values() for n in c.needs for s in n.configs("cpu", claims.SEEDS)}
+    expected = {s.run_id for c in claims.CLAIMS.values() for n in c.needs for s in n.configs("cpu", c.seeds)}
     assert set(ids) == expected
     assert plan["estimated_s"] > 0 and len(plan["profiles"]) == 3  # rome-v2, gdas, darts: one profile each
     shared = next(r for r in plan["run_list"] if r["method"] == "rome-v2" and r["bench"] == "s0-digits"
@@ -42,7 +42,7 @@ def test_only_filters(capsys: pytest.CaptureFixture[str]) -> None:
                                                                           ("rome-v2", 1)]
     assert plan["profiles"] == []
     two = dry(capsys, "--only", "rome-below-gdas-s2,rome-error-better-s2")
-    assert two["runs"] == 10  # the same ten runs serve both claims
+    assert two["runs"] == 14  # the same runs serve both claims: seeds 0-6 of the count test, 0-4 of Welch's
 
 
 def test_dry_run_estimates_only_what_is_not_complete(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

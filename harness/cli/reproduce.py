@@ -51,7 +51,7 @@ def plan(budget: str, names: list[str] | None, seeds: tuple[int, ...] | None = N
             if need.kind == "profile":
                 profiles[need] = None
                 continue
-            for spec in need.configs(budget, seeds or claims.SEEDS):
+            for spec in need.configs(budget, seeds or claim.seeds):
                 specs.setdefault(spec.run_id, spec)
                 readers.setdefault(spec.run_id, []).append(claim.name)
     return list(specs.values()), list(profiles), readers
@@ -121,7 +121,8 @@ def make_profiles(profiles: list[Any], out: Path, device: str | None) -> list[Pa
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="folder of the sweep: OUT/runs, OUT/profiles, OUT/report")
 @click.option("--only", default=None, metavar="CLAIM,...", help="only these claims (and only their runs)")
-@click.option("--seeds", default=None, help="comma-separated seeds (default: the claims' 0,1,2,3,4)")
+@click.option("--seeds", default=None, help="comma-separated seeds of every claim (default: each claim's own: 0-4; "
+              "0-6 for exact count tests, 0-9 for sign-flip tests)")
 @click.option("--dry-run", is_flag=True, help="list the runs, the claims reading each and an estimated time")
 @click.option("--data-root", default=None, help="folder holding the datasets")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")

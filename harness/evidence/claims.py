@@ -2,9 +2,10 @@
 
 A :class:`Claim` is fixed before any run: the paper's result it tests (table, figure or equation), its
 hypothesis in the paper's direction, the runs it needs (:class:`Need`: a method with its options on a
-benchmark, one run per seed of :data:`SEEDS`; a fixed genotype; a memory profile; or nothing, for a
-computation on a fixed supernet) and its test (:mod:`harness.evidence.stats`). `harness reproduce` makes exactly
-the declared runs; :func:`evaluate` reads them back.
+benchmark, one run per seed of its ``seeds``: :data:`SEEDS`, or more where an exact test needs them to be
+able to hold after Holm, :data:`COUNT_SEEDS` and :data:`SIGN_SEEDS`; a fixed genotype; a memory profile; or
+nothing, for a computation on a fixed supernet) and its test (:mod:`harness.evidence.stats`). `harness
+reproduce` makes exactly the declared runs; :func:`evaluate` reads them back.
 
 Rules (issue 19):
 
@@ -27,6 +28,7 @@ Rules (issue 19):
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -37,6 +39,7 @@ import pandas as pd
 import torch
 
 from harness.evidence import stats
+from harness.runs.settings import spec_changes
 from harness.spec.runspec import fixed_config, make_config, resolve
 from harness.spec.sweeps import k_sweep_configs
 from methods.base import METHODS, build_method, method_class, method_hparams, option_label
@@ -45,8 +48,14 @@ from spaces.registry import build_supernet
 
 ALPHA = 0.05
 DEFAULTS = "defaults"
-#: the seeds of every declared run (>= 5 per configuration, issue 19)
+#: the seeds of a claim's declared runs (>= 5 per configuration, issue 19)
 SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
+#: the seeds of claims whose exact test has a coarse p-value: enough that its smallest attainable p is below
+#: ALPHA over the family's size (about 38 tested rows: 0.05 / 38 = 1.3e-3), so that the claim can hold after
+#: Holm at all. Two-sample permutation of counts, 7 + 7 runs: 1 / C(14, 7) = 2.9e-4 (5 + 5: 1 / 252 = 4.0e-3,
+#: never); sign flip over 10 runs: 1 / 2^10 = 9.8e-4 (5 runs: 1 / 32, never).
+COUNT_SEEDS: tuple[int, ...] = tuple(range(7))
+SIGN_SEEDS: tuple[int, ...] = tuple(range(10))
 #: the non-inferiority margin of "not worse" test-error claims, in percentage points, fixed before the runs:
 #: a ROME cell may be at most this much worse than its rival for "not worse" to hold. One point is about
 #: 1.5 to 3 times the seed-to-seed std of a digits evaluation at budget cpu (docs/cpu-budget results).
@@ -169,6 +178,7 @@ class Claim:
     needs: tuple[Need, ...]
     fn: Evaluator = field(compare=False, repr=False)
     column: str = "test_error"
+    seeds: tuple[int, ...] = SEEDS  # the seeds of the runs it declares (`harness reproduce` makes them)
 
     def evaluate(self, data: Data, budget: str) -> list[Outcome]:
         return self.fn(self, data, budget)
@@ -197,8 +207,8 @@ class Config:
     runs: Frame
 
 
-def _variant(settings: Any) -> str:
-    return ", ".join(settings) if isinstance(settings, tuple | list) and settings else DEFAULTS
+def _variant(settings: tuple[str, ...]) -> str:
+    return ", ".join(settings) if settings else DEFAULTS
 
 
 def _prepared(df: Frame) -> Frame:
@@ -240,7 +250,8 @@ def _same_options(recorded: Any, need: Need, budget: str | None = None) -> bool:
 
 def configs(df: Frame, need: Need, budget: str) -> list[Config]:
     """Per config id, the complete runs of ``need`` at ``budget`` (method, benchmark and options as
-    declared; a fixed need: its genotype), sorted by seed."""
+    declared; a fixed need: its genotype; a K-sweep need: with its own settings, :func:`_own_settings`),
+    sorted by seed."""
     if df.empty:
         return []
     sel = df[(df["method"] == ("fixed" if need.kind == "fixed" else need.method)) & (df["bench"] == need.bench)
@@ -251,22 +262,29 @@ def configs(df: Frame, need: Need, budget: str) -> list[Config]:
                        for g in sel["genotype"]]]
     else:
         sel = sel.loc[[_same_options(o, need, budget) for o in sel["options"]]]
-    scaled = _scaled_epochs(need, budget)
-    return [Config(str(g["label"].iloc[0]),
-                   _variant(tuple(s for s in g["settings"].iloc[0] if s != scaled) if scaled
-                            else g["settings"].iloc[0]), g.sort_values("seed"))
-            for _, g in sel.groupby("config_id", sort=True)]
+    own = _own_settings(need, budget)
+    return [Config(str(g["label"].iloc[0]), _variant(tuple(s for s in _settings(g) if s not in own)),
+                   g.sort_values("seed"))
+            for _, g in sel.groupby("config_id", sort=True) if own <= set(_settings(g))]
+
+
+def _settings(group: Frame) -> tuple[str, ...]:
+    settings = group["settings"].iloc[0]
+    return tuple(settings) if isinstance(settings, tuple | list) else ()
 
 
 @cache
-def _scaled_epochs(need: Need, budget: str) -> str | None:
-    """``search.epochs=<E>`` of a K-sweep need (Table 5's 7/K scaling is the need's own, not a variant)."""
+def _own_settings(need: Need, budget: str) -> frozenset[str]:
+    """The settings that the need's own spec changes from the defaults, which are therefore not a variant:
+    a K-sweep need's 7/K search epochs (Table 5) and the architecture-step counts that the scaling rule
+    derives from them (``search.arch_steps``, ``search.arch_steps_ref``); none for other needs."""
     if not need.k_sweep:
-        return None
+        return frozenset()
     try:
-        return f"search.epochs={need.configs(budget, [0])[0].search.epochs}"
+        spec = need.configs(budget, [0])[0]
     except (ValueError, KeyError):
-        return None
+        return frozenset()
+    return frozenset(spec_changes({"config": json.loads(json.dumps(spec.to_dict()))})[0])
 
 
 def _values(config: Config, col: str) -> tuple[list[float], list[int]]:
@@ -593,7 +611,7 @@ def _claims() -> list[Claim]:
                   "than chance (collapse)", "exact test of the sum over seeds vs the chance distribution, one-sided",
                   (g,), _above_chance),
             Claim(f"rome-below-gdas-s{n}", "Table 1", f"ROME-v2 keeps fewer parameterless ops than GDAS in S{n}",
-                  "exact permutation, one-sided", (r, g), _count_below, "parameterless_normal"),
+                  "exact permutation, one-sided", (r, g), _count_below, "parameterless_normal", COUNT_SEEDS),
             Claim(f"rome-error-not-worse-s{n}", "Table 1", f"ROME-v2's cells in S{n} are not worse than GDAS's "
                   f"(test error, margin {ERROR_MARGIN:g} points)", "non-inferiority Welch t, one-sided", (r, g),
                   _error_test(False)),
@@ -629,10 +647,11 @@ def _claims() -> list[Claim]:
                          _memory_ratio))
     out += [
         Claim("gdas-skip-rises", "Fig. 3", "GDAS's normal cell gains skip-connections over the search (S0)",
-              "sign-flip permutation of the fitted rise, one-sided", (search(gdas, s0),), _skip_rise(True)),
+              "sign-flip permutation of the fitted rise, one-sided", (search(gdas, s0),), _skip_rise(True),
+              seeds=SIGN_SEEDS),
         Claim("rome-skip-flat", "Fig. 3", f"ROME-v2's normal cell gains fewer than {SKIP_RISE_MARGIN:g} "
               "skip-connection over the search (S0)", "sign-flip permutation of rise - margin, one-sided",
-              (search(rome, s0),), _skip_rise(False)),
+              (search(rome, s0),), _skip_rise(False), seeds=SIGN_SEEDS),
     ]
     for n in (1, 2, 3):
         b = f"nb1s{n}-digits"
@@ -640,7 +659,7 @@ def _claims() -> list[Claim]:
         out += [
             Claim(f"nb1s{n}-skip-below-gdas", "Fig. 4-5", f"ROME-v2's cell in NAS-Bench-1Shot1 space {n} keeps "
                   "fewer skip-connections than GDAS's", "exact permutation, one-sided", pair, _count_below,
-                  "skip_connect_normal"),
+                  "skip_connect_normal", COUNT_SEEDS),
             Claim(f"nb1s{n}-not-worse", "Fig. 4-5", f"ROME-v2's cell in NAS-Bench-1Shot1 space {n} is not worse "
                   f"than GDAS's (test error, margin {ERROR_MARGIN:g} points)", "non-inferiority Welch t, one-sided",
                   pair, _error_test(False)),
