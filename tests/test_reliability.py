@@ -319,6 +319,20 @@ def test_submitit_sweep_with_two_workers_isolates_failure_and_requeues_preempted
     assert [r["timings"] for r in again] == [r["timings"] for r in results[1:]]
 
 
+def test_sequential_sweep_restores_the_thread_count_when_a_run_raises(tmp_path: Path) -> None:
+    def boom(result: dict[str, Any]) -> None:
+        raise RuntimeError("on_result failed")
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError, match="on_result failed"):
+            run_many([tiny()], tmp_path, threads=1, on_result=boom, device="cpu")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_runjob_requeues_itself_on_preemption(tmp_path: Path) -> None:
     job = RunJob(tmp_path, {"device": "cpu"}, threads=1)
     cfg = tiny()

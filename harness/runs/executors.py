@@ -128,14 +128,16 @@ def run_many(configs: list[RunSpec], out: Path, *, executor: str = "local", work
     if todo and executor == "local" and workers == 1:
         stopped, before = False, torch.get_num_threads()
         torch.set_num_threads(threads or before)
-        for i in todo:
-            run = Run(configs[i], out, **run_kwargs)
-            # SIGTERM stops the sweep, not only the run it arrived in: the rest stay unfinished on disk
-            results[i] = run.unwritten("interrupted", "sweep stopped by SIGTERM") if stopped else run.execute()
-            stopped = stopped or results[i]["status"] == "interrupted"
-            if on_result is not None:
-                on_result(results[i])
-        torch.set_num_threads(before)
+        try:
+            for i in todo:
+                run = Run(configs[i], out, **run_kwargs)
+                # SIGTERM stops the sweep, not only the run it arrived in: the rest stay unfinished on disk
+                results[i] = run.unwritten("interrupted", "sweep stopped by SIGTERM") if stopped else run.execute()
+                stopped = stopped or results[i]["status"] == "interrupted"
+                if on_result is not None:
+                    on_result(results[i])
+        finally:  # the caller's thread count, also when a run or on_result raises
+            torch.set_num_threads(before)
     elif todo:
         _run_submitit([configs[i] for i in todo], out, executor, workers, cluster, run_kwargs, on_result,
                       poll_s, lambda k, r: results.__setitem__(todo[k], r), threads)
