@@ -64,4 +64,22 @@ def write_report(runs_dir: str | Path, out: str | Path, budget: str = "cpu", run
     return [md, csv, tex, page]
 
 
-__all__ = ["RULES", "write_report"]
+def _g3(value: object) -> str:
+    return f"{float(value):.3g}" if isinstance(value, int | float) and pd.notna(value) else "-"
+
+
+def headline(csv: str | Path) -> str:
+    """The Markdown table of a ``claims.csv`` (as :func:`write_report` writes it) that the README shows between
+    its ``headline-claims`` markers: claim, variant, effect, raw and Holm p, whether it holds, its numbers."""
+    df = pd.read_csv(csv)
+    rows = ["| claim | variant | effect | p | Holm p | holds | numbers |",
+            "| --- | --- | ---: | ---: | ---: | --- | --- |"]
+    for r in df.itertuples():
+        untested = "not evaluated" if str(r.detail).startswith("not evaluated") else "-"
+        holds = {"True": "yes", "False": "**no**"}.get(str(r.holds), untested)
+        rows.append(f"| {r.claim} | {r.variant} | {_g3(r.effect)} | {_g3(r.p)} | {_g3(r.p_holm)} | {holds} "
+                    f"| {r.detail} |")
+    return "\n".join(rows)
+
+
+__all__ = ["RULES", "headline", "write_report"]

@@ -147,3 +147,19 @@ def test_report_claims_writes_markdown_and_csv(tmp_path: Path) -> None:
 def test_committed_all_skip_genotype_is_the_collapsed_cell() -> None:
     data = json.loads((Path(claims.__file__).parent / "baselines" / "genotypes" / "all_skip_normal.json").read_text())
     assert data["normal"] == claims.ALL_SKIP_NORMAL
+
+
+def test_readme_shows_the_committed_claims_table(tmp_path: Path) -> None:
+    """The README's headline table is :func:`reports.claims.headline` of the committed suite's claims.csv,
+    row for row: a rerun report that changes a verdict makes this fail until the README follows."""
+    from reports.claims import headline
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    block = readme[readme.index("<!-- headline-claims -->"):readme.index("<!-- /headline-claims -->")]
+    csv = root / "docs" / "reproduce-cpu" / "report" / "claims.csv"
+    assert headline(csv) in block
+    flipped = pd.read_csv(csv)
+    flipped.loc[flipped["holds"].eq(True).idxmax(), "holds"] = False
+    flipped.to_csv(tmp_path / "claims.csv", index=False)
+    assert headline(tmp_path / "claims.csv") not in block
