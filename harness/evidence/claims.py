@@ -28,7 +28,6 @@ Rules (issue 19):
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -39,7 +38,7 @@ import pandas as pd
 import torch
 
 from harness.evidence import stats
-from harness.runs.settings import spec_changes
+from harness.runs.settings import spec_settings
 from harness.spec.runspec import fixed_config, make_config, resolve
 from harness.spec.sweeps import k_sweep_configs
 from methods.base import METHODS, build_method, method_class, method_hparams, option_label
@@ -284,7 +283,7 @@ def _own_settings(need: Need, budget: str) -> frozenset[str]:
         spec = need.configs(budget, [0])[0]
     except (ValueError, KeyError):
         return frozenset()
-    return frozenset(spec_changes({"config": json.loads(json.dumps(spec.to_dict()))})[0])
+    return frozenset(spec_settings(spec))
 
 
 def _values(config: Config, col: str) -> tuple[list[float], list[int]]:

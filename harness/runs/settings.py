@@ -11,7 +11,7 @@ import json
 from functools import cache
 from typing import Any
 
-from harness.spec.runspec import FIXED, resolve, resolve_fixed
+from harness.spec.runspec import FIXED, RunSpec, resolve, resolve_fixed
 
 #: the spec sections compared field by field with the defaults (``search.a_lr``, ``eval.epochs``, ...)
 SPEC_SECTIONS = ("search", "eval", "data")
@@ -38,8 +38,13 @@ def default_spec(method: str, bench: str, budget: str, preset: str) -> tuple[dic
             spec = resolve(method, bench, budget, preset=preset)
     except (ValueError, KeyError, TypeError):  # SpecError is a ValueError
         return None
-    recorded = json.loads(json.dumps(spec.to_dict()))  # tuples as lists, as in result.json
+    recorded = _recorded(spec)
     return _flat(recorded), recorded["options"]
+
+
+def _recorded(spec: RunSpec) -> dict[str, Any]:
+    """``spec`` as ``result.json`` records it (tuples as lists)."""
+    return json.loads(json.dumps(spec.to_dict()))
 
 
 def _text(value: Any) -> str:
@@ -70,3 +75,8 @@ def spec_changes(r: dict[str, Any]) -> tuple[list[str], bool]:
                 if k != "preset" and k in defaults and v != defaults[k]]
     same_options = key[0] == "fixed" or (r.get("options") or {}) == options
     return changes, not changes and same_options
+
+
+def spec_settings(spec: RunSpec) -> list[str]:
+    """:func:`spec_changes` of a run of the resolved ``spec``, before it is run."""
+    return spec_changes({"config": _recorded(spec)})[0]
